@@ -1,0 +1,1 @@
+"""Plain data types, geometry and the inference engine: no ROS imports."""
