@@ -10,7 +10,7 @@ setup:
 	./scripts/setup_env.sh >/dev/null
 
 demo: setup
-	$(ENV) spatial-vlm-demo() { python -m spatial_vlm_ros.cli demo "$$@"; }; spatial-vlm-demo
+	$(ENV) python -m spatial_vlm_ros.cli demo $(DEMO_ARGS)
 
 lint: setup
 	$(ENV) ruff check .

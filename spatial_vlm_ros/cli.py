@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from pathlib import Path
 
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -16,7 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("spatial_vlm_training.distill.cli_train", "train a model (the teacher) on ground truth"),
     "distill": ("spatial_vlm_training.distill.cli_distill", "distill the student from a teacher"),
     "eval": ("spatial_vlm_training.eval.cli", "score a model (or the geometric oracle) on a split"),
-    "report": ("spatial_vlm_training.eval.report", "write results/reproduction.{md,json}"),
+    "report": ("spatial_vlm_training.distill.report", "write results/reproduction.{md,json}"),
     "pseudo-label": ("spatial_vlm_training.data.pseudo_label", "label an unlabeled RGB-D recording with a detector teacher"),
     "demo": ("spatial_vlm_ros.ros.demo", "run the node on the bundled sequence or real frames and query it"),
     "node": ("spatial_vlm_ros.ros.node", "run the perception node"),
@@ -41,6 +42,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if not argv or argv[0] in ("-h", "--help") else 2
     name = argv[0]
     module_name = COMMANDS[name][0]
+    if module_name.startswith("bench."):
+        # bench/ sits at the repo root next to this package's source (see README: Benchmarks).
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:

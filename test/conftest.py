@@ -1,0 +1,45 @@
+"""Shared pytest fixtures.
+
+`make test` runs inside scripts/env.sh (venv + colcon install + shared-memory Fast DDS profile).
+Each test session gets its own ROS_DOMAIN_ID so parallel runs on one machine never cross-talk.
+"""
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("SPATIAL_VLM_SHARED", REPO.parent / "shared"))
+REALDATA = SHARED / "realdata"
+
+# Child processes started by tests inherit this.
+os.environ.setdefault("ROS_DOMAIN_ID", str(random.Random(os.getpid()).randint(1, 100)))
+os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+os.environ.setdefault("FASTDDS_DEFAULT_PROFILES_FILE", str(REPO / "config" / "fastdds_shm.xml"))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO
+
+
+@pytest.fixture(scope="session")
+def realdata() -> Path:
+    """../shared/realdata; tests that need real frames skip when it is absent."""
+    if not REALDATA.is_dir():
+        pytest.skip(f"real RGB-D frames not found at {REALDATA}")
+    return REALDATA
+
+
+@pytest.fixture(scope="session")
+def student_dir() -> Path:
+    return REPO / "resource" / "models" / "student"
+
+
+@pytest.fixture(scope="session")
+def teacher_dir() -> Path:
+    return REPO / "resource" / "models" / "teacher"
