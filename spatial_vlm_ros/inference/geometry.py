@@ -13,7 +13,7 @@ from typing import Optional
 import numpy as np
 from scipy.spatial import cKDTree
 
-from .types import CameraIntrinsics
+from .types import Box3D, CameraIntrinsics
 
 
 @dataclass(frozen=True)
@@ -142,3 +142,245 @@ def label_gap(gap_m: float, t: RelationThresholds = DEFAULT_THRESHOLDS) -> dict[
     near: Optional[bool] = True if gap_m <= t.near_m else (False if gap_m >= t.far_m else None)
     contact: Optional[bool] = True if gap_m <= t.contact_m else (False if gap_m >= t.no_contact_m else None)
     return {"near": near, "touching": contact}
+
+
+# --- oriented boxes and the dominant plane (real frames) ------------------------------------------
+def box_heights(box: Box3D, up: np.ndarray) -> tuple[float, float]:
+    """(bottom, top) of a box along `up`."""
+    h = box.corners() @ np.asarray(up, dtype=np.float64)
+    return float(h.min()), float(h.max())
+
+
+def horizontal_basis(up: np.ndarray) -> np.ndarray:
+    up = np.asarray(up, dtype=np.float64) / np.linalg.norm(up)
+    helper = np.array([1.0, 0.0, 0.0]) if abs(up[0]) < 0.9 else np.array([0.0, 0.0, 1.0])
+    e1 = np.cross(up, helper)
+    e1 /= np.linalg.norm(e1)
+    return np.stack([e1, np.cross(up, e1)], axis=1)  # (3, 2)
+
+
+def footprint_overlap(box_a: Box3D, box_b: Box3D, up: np.ndarray, samples: int = 7) -> float:
+    """Fraction of A's ground-plane footprint that lies inside B's footprint (both projected along up)."""
+    from scipy.spatial import Delaunay
+
+    basis = horizontal_basis(up)
+    fa, fb = box_a.corners() @ basis, box_b.corners() @ basis
+    hull_b = Delaunay(fb)
+    lo, hi = fa.min(axis=0), fa.max(axis=0)
+    # Sample A's footprint on a grid restricted to A's own convex hull.
+    gx, gy = np.meshgrid(np.linspace(lo[0], hi[0], samples), np.linspace(lo[1], hi[1], samples))
+    grid = np.stack([gx.ravel(), gy.ravel()], axis=1)
+    inside_a = Delaunay(fa).find_simplex(grid) >= 0
+    if not inside_a.any():
+        return 0.0
+    return float((hull_b.find_simplex(grid[inside_a]) >= 0).mean())
+
+
+def support_gap(box_subject: Box3D, box_object: Box3D, up: np.ndarray, min_overlap: float = 0.3) -> Optional[float]:
+    """Subject bottom minus object top along `up` (negative = interpenetrating), or None when the subject's
+    footprint does not sit over the object's or the subject is not the higher box."""
+    bottom_s, top_s = box_heights(box_subject, up)
+    bottom_o, top_o = box_heights(box_object, up)
+    if (bottom_s + top_s) <= (bottom_o + top_o) or footprint_overlap(box_subject, box_object, up) < min_overlap:
+        return None
+    return bottom_s - top_o
+
+
+def box_surface_points(box: Box3D, spacing_m: float = 0.02) -> np.ndarray:
+    """Points on the six faces of a box, about `spacing_m` apart."""
+    size = np.asarray(box.size, dtype=np.float64)
+    pts = []
+    for axis in range(3):
+        others = [i for i in range(3) if i != axis]
+        n0 = max(2, int(math.ceil(size[others[0]] / spacing_m)) + 1)
+        n1 = max(2, int(math.ceil(size[others[1]] / spacing_m)) + 1)
+        g0, g1 = np.meshgrid(np.linspace(-0.5, 0.5, n0), np.linspace(-0.5, 0.5, n1))
+        for sign in (-0.5, 0.5):
+            local = np.zeros((g0.size, 3))
+            local[:, axis] = sign
+            local[:, others[0]] = g0.ravel()
+            local[:, others[1]] = g1.ravel()
+            pts.append(local * size)
+    local_all = np.concatenate(pts)
+    return local_all @ np.asarray(box.rotation).T + np.asarray(box.center)
+
+
+def points_in_box(points: np.ndarray, box: Box3D, margin_m: float = 0.0) -> np.ndarray:
+    """Boolean mask of the (N, 3) points inside the (optionally grown) box."""
+    local = (np.asarray(points) - np.asarray(box.center)) @ np.asarray(box.rotation)
+    return np.all(np.abs(local) <= np.asarray(box.size) / 2 + margin_m, axis=1)
+
+
+def oriented_box_gap(box_a: Box3D, box_b: Box3D, spacing_m: float = 0.02) -> float:
+    """Closest distance between two oriented boxes (0 when they intersect), to about `spacing_m`."""
+    pa, pb = box_surface_points(box_a, spacing_m), box_surface_points(box_b, spacing_m)
+    if points_in_box(pa, box_b).any() or points_in_box(pb, box_a).any():
+        return 0.0
+    return surface_gap(pa, pb, max_points=20000)
+
+
+@dataclass
+class PlaneFit:
+    normal: np.ndarray  # unit normal, oriented towards the camera side of the plane
+    offset: float  # plane: normal . p + offset = 0
+    inlier_fraction: float
+
+
+def fit_dominant_planes(points: np.ndarray, max_planes: int = 3, distance_m: float = 0.02, min_fraction: float = 0.1,
+                        voxel_m: float = 0.03, seed: int = 0) -> list[PlaneFit]:
+    """Large planes (floor, walls, table tops) by sequential RANSAC on a voxel-downsampled cloud."""
+    import open3d as o3d
+
+    pts = valid_points(points)
+    if len(pts) < 100:
+        return []
+    o3d.utility.random.seed(seed)
+    cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(pts.astype(np.float64))).voxel_down_sample(voxel_m)
+    total = len(cloud.points)
+    planes: list[PlaneFit] = []
+    for _ in range(max_planes):
+        if len(cloud.points) < 50:
+            break
+        model, inliers = cloud.segment_plane(distance_threshold=distance_m, ransac_n=3, num_iterations=300)
+        frac = len(inliers) / total
+        if frac < min_fraction:
+            break
+        n, d = np.asarray(model[:3], dtype=np.float64), float(model[3])
+        norm = np.linalg.norm(n)
+        n, d = n / norm, d / norm
+        if d < 0:  # the camera (origin) is on the positive side: n . 0 + d > 0
+            n, d = -n, -d
+        planes.append(PlaneFit(n, d, frac))
+        cloud = cloud.select_by_index(inliers, invert=True)
+    return planes
+
+
+def estimate_up_from_planes(points: np.ndarray, prior: Optional[np.ndarray] = None, max_tilt_deg: float = 40.0) -> Optional[np.ndarray]:
+    """Gravity up from the floor (or another large horizontal plane): the dominant plane whose normal is
+    within `max_tilt_deg` of the prior up (a level camera: -y). None when no such plane is visible."""
+    prior_up = estimate_up(points, prior)
+    best: Optional[PlaneFit] = None
+    for plane in fit_dominant_planes(points):
+        n = plane.normal if plane.normal @ prior_up >= 0 else -plane.normal
+        tilt = math.degrees(math.acos(float(np.clip(n @ prior_up, -1.0, 1.0))))
+        # The floor is the lowest horizontal plane: the camera looks down on it (camera on its +normal side).
+        if tilt <= max_tilt_deg and plane.normal @ n > 0 and (best is None or plane.inlier_fraction > best.inlier_fraction):
+            best = PlaneFit(n, plane.offset, plane.inlier_fraction)
+    return None if best is None else best.normal
+
+
+@dataclass
+class ScenePlanes:
+    """The room's structure: the floor (lowest large horizontal plane) and large vertical planes (walls)."""
+
+    floor: Optional[PlaneFit]
+    walls: list[PlaneFit]
+
+    def structure_mask(self, points: np.ndarray, distance_m: float = 0.025) -> np.ndarray:
+        """Bool mask over `points` (any leading shape, last dim 3): on the floor or a wall. NaN -> False."""
+        mask = np.zeros(points.shape[:-1], dtype=bool)
+        with np.errstate(invalid="ignore"):
+            for plane in ([self.floor] if self.floor is not None else []) + self.walls:
+                mask |= np.abs(points @ plane.normal + plane.offset) <= distance_m
+        return mask
+
+
+def find_scene_planes(points: np.ndarray, up: np.ndarray, max_tilt_deg: float = 15.0, min_fraction: float = 0.02,
+                      max_behind_fraction: float = 0.03) -> ScenePlanes:
+    """Floor and walls among the dominant planes.
+
+    Structure is what nothing stands behind: a horizontal plane is the floor, and a vertical plane a
+    wall, only when (almost) no measured point lies more than 5 cm beyond it. A bed top, table top or
+    dresser front always has its own body and the room behind it, so it is never cut out."""
+    up = np.asarray(up, dtype=np.float64) / np.linalg.norm(up)
+    cos_tol = math.cos(math.radians(max_tilt_deg))
+    sin_tol = math.sin(math.radians(max_tilt_deg))
+    pts = subsample(valid_points(points), 20000, seed=2)
+    floor: Optional[PlaneFit] = None
+    walls: list[PlaneFit] = []
+    for plane in fit_dominant_planes(points, max_planes=6, min_fraction=min_fraction):
+        behind = float(np.mean(pts @ plane.normal + plane.offset < -0.05)) if len(pts) else 1.0
+        if behind > max_behind_fraction:
+            continue
+        facing_up = float(plane.normal @ up)
+        if facing_up >= cos_tol:  # offset = camera height above this plane
+            if floor is None or plane.offset > floor.offset:
+                floor = plane
+        elif abs(facing_up) <= sin_tol:
+            walls.append(plane)
+    return ScenePlanes(floor, walls)
+
+
+@dataclass
+class SupportGeometry:
+    """Is the subject standing on the object? Measured on visible surfaces only."""
+
+    vertical_gap_m: float  # subject bottom minus object top along up (negative: the clouds overlap in height)
+    lateral_overlap: float  # share of the subject's side-to-side extent above the object's
+    depth_ok: bool  # subject not in front of the object nor far behind its visible front
+    subject_higher: bool
+    sigma_m: float
+
+    def probability(self, t: RelationThresholds = DEFAULT_THRESHOLDS, max_penetration_m: float = 0.06) -> float:
+        """P(the bottom rests on the top): the gap lies in [-penetration, contact decision] under noise.
+        Penetration is allowed because a support's visible cloud often includes the base of what stands
+        on it (the pixels where they meet) and annotated boxes interpenetrate by a few cm."""
+        if not (self.subject_higher and self.depth_ok and self.lateral_overlap >= 0.3) or not math.isfinite(self.vertical_gap_m):
+            return 0.0
+        s = max(self.sigma_m, 1e-4) * math.sqrt(2.0)
+        hi = 0.5 * (1.0 + math.erf((t.contact_decision_m - self.vertical_gap_m) / s))
+        lo = 0.5 * (1.0 + math.erf((-max_penetration_m - self.vertical_gap_m) / s))
+        return max(0.0, hi - lo)
+
+
+def robust_extreme(values: np.ndarray, lowest: bool, k: int = 5) -> float:
+    """The k-th lowest (or highest) value: the true extreme of a cleaned cloud, minus a few stray points.
+    A percentile would skip a lamp's small base, the very part that touches the support."""
+    v = np.sort(np.asarray(values, dtype=np.float64))
+    k = min(k, len(v)) - 1
+    return float(v[k] if lowest else v[-1 - k])
+
+
+def support_geometry(points_subject: np.ndarray, points_object: np.ndarray, up: np.ndarray,
+                     max_hidden_depth_m: float = 0.6, subject_bottom_m: Optional[float] = None) -> SupportGeometry:
+    """Vertical gap and horizontal overlap of two visible point clouds.
+
+    The camera sees a support's front and top, so its depth extent is unreliable: overlap is measured
+    side to side (across the view), and along the view the subject may sit up to `max_hidden_depth_m`
+    behind the object's visible front. `subject_bottom_m` overrides the subject's measured bottom height
+    (e.g. from its 2D box when its lowest part has no depth)."""
+    a, b = valid_points(points_subject), valid_points(points_object)
+    if len(a) == 0 or len(b) == 0:
+        return SupportGeometry(math.nan, 0.0, False, False, 0.05)
+    up = np.asarray(up, dtype=np.float64) / np.linalg.norm(up)
+    lateral = np.array([1.0, 0.0, 0.0]) - up[0] * up  # the camera's x axis, levelled
+    lateral /= max(np.linalg.norm(lateral), 1e-9)
+    forward = np.cross(lateral, up)
+    if forward[2] < 0:
+        forward = -forward
+    ha, hb = a @ up, b @ up
+    la, lb = np.percentile(a @ lateral, [5, 95]), np.percentile(b @ lateral, [5, 95])
+    overlap = max(0.0, min(la[1], lb[1]) - max(la[0], lb[0])) / max(la[1] - la[0], 0.02)
+    fa, fb = np.median(a @ forward), np.percentile(b @ forward, [5, 95])
+    depth_ok = bool(fb[0] - 0.1 <= fa <= fb[1] + max_hidden_depth_m)
+    rng = float(np.median(np.linalg.norm(a, axis=1)))
+    bottom = robust_extreme(ha, True) if subject_bottom_m is None else subject_bottom_m
+    return SupportGeometry(vertical_gap_m=bottom - robust_extreme(hb, False),
+                           lateral_overlap=float(min(1.0, overlap)), depth_ok=depth_ok,
+                           subject_higher=bool(np.median(ha) > np.median(hb)),
+                           sigma_m=0.5 * depth_noise_sigma(rng) + 0.005)
+
+
+def robust_surface_gap(points_a: np.ndarray, points_b: np.ndarray, min_support: int = 10,
+                       support_fraction: float = 0.005, max_points: int = 4000) -> float:
+    """Surface gap that a few stray points cannot close: the distance at which at least `min_support`
+    points (or `support_fraction` of the smaller cloud) of each cloud have a partner. Two touching
+    objects meet along a line of many points; a mask that bled by a few pixels does not."""
+    a = subsample(valid_points(points_a), max_points)
+    b = subsample(valid_points(points_b), max_points, seed=1)
+    if len(a) == 0 or len(b) == 0:
+        return math.nan
+    k = max(min_support, int(support_fraction * min(len(a), len(b))))
+    d_ab = np.sort(cKDTree(b).query(a, k=1)[0])
+    d_ba = np.sort(cKDTree(a).query(b, k=1)[0])
+    return float(max(d_ab[min(k, len(d_ab)) - 1], d_ba[min(k, len(d_ba)) - 1]))

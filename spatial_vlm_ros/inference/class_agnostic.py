@@ -1,0 +1,118 @@
+"""Objects from depth alone: remove the room's structure (floor, walls), then split what is left into
+connected surfaces. No detector and no class names: each surface big enough is an "object".
+
+The segmentation is also what the 2D-box lifting uses to tell an object from the occluder in front of
+it (lifting.py): a surface that continues far outside a box is not that box's object.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+from .geometry import ScenePlanes, backproject, estimate_up, estimate_up_from_planes, find_scene_planes
+from .types import CameraIntrinsics, Detection, RGBDFrame
+
+
+@dataclass(frozen=True)
+class SegmentationConfig:
+    stride: int = 2  # segment at 1/stride resolution; labels are upsampled (nearest)
+    bridge_px: int = 2  # neighbours up to this many (strided) pixels apart connect, so depth holes do not split objects
+    base_jump_m: float = 0.015  # depth step always allowed between neighbours (sensor noise)
+    grazing_factor: float = 4.0  # plus this many times the pixel footprint (surfaces seen at up to ~76 deg)
+    structure_distance_m: float = 0.025
+
+
+@dataclass
+class Segmentation:
+    labels: np.ndarray  # (H, W) int32, -1 = no depth / structure, else segment index
+    sizes: np.ndarray  # (n_segments,) pixel counts at full resolution
+    planes: ScenePlanes
+    up: np.ndarray
+
+
+def segment_surfaces(depth: np.ndarray, intrinsics: CameraIntrinsics, up: Optional[np.ndarray] = None,
+                     cfg: SegmentationConfig = SegmentationConfig(), planes: Optional[ScenePlanes] = None) -> Segmentation:
+    """Connected surfaces of a depth image after floor/wall removal (4- and 8-neighbour graph with
+    depth-jump thresholds that grow with range)."""
+    if depth.ndim != 2:
+        raise ValueError(f"depth must be (H, W), got shape {depth.shape}")
+    h, w = depth.shape
+    if (intrinsics.width, intrinsics.height) != (w, h):
+        intrinsics = intrinsics.scaled(w, h)
+    xyz = backproject(depth, intrinsics)
+    if up is None:
+        up = estimate_up_from_planes(xyz)
+    up = estimate_up(xyz, up)
+    if planes is None:
+        planes = find_scene_planes(xyz, up)
+    free = np.isfinite(depth) & (depth > 0) & ~planes.structure_mask(xyz, cfg.structure_distance_m)
+    s = cfg.stride
+    z = np.where(free, depth, np.nan)[::s, ::s]
+    hs, ws = z.shape
+    idx = np.arange(hs * ws).reshape(hs, ws)
+    rows, cols = [], []
+    offsets = [(0, d) for d in range(1, cfg.bridge_px + 1)] + [(d, 0) for d in range(1, cfg.bridge_px + 1)] + [(1, 1), (1, -1)]
+    pixel_m_per_z = s / intrinsics.fx
+    for dy, dx in offsets:
+        x0, x1 = max(0, -dx), ws - max(0, dx)
+        a, b = z[: hs - dy, x0:x1], z[dy:, x0 + dx: x1 + dx]
+        ia, ib = idx[: hs - dy, x0:x1], idx[dy:, x0 + dx: x1 + dx]
+        steps = max(abs(dx), abs(dy))
+        with np.errstate(invalid="ignore"):
+            near = np.minimum(a, b)
+            allowed = cfg.base_jump_m + cfg.grazing_factor * near * pixel_m_per_z * steps
+            ok = np.abs(a - b) <= allowed
+        rows.append(ia[ok])
+        cols.append(ib[ok])
+    r, c = np.concatenate(rows), np.concatenate(cols)
+    graph = coo_matrix((np.ones(len(r), dtype=np.int8), (r, c)), shape=(hs * ws, hs * ws))
+    _, comp = connected_components(graph, directed=False)
+    comp = comp.reshape(hs, ws)
+    comp[~np.isfinite(z)] = -1
+    # Compact the component ids and bring them back to full resolution.
+    valid_ids, compact = np.unique(comp[comp >= 0], return_inverse=True)
+    small = np.full(comp.shape, -1, dtype=np.int32)
+    small[comp >= 0] = compact
+    full = np.repeat(np.repeat(small, s, axis=0), s, axis=1)[:h, :w]
+    full[~free] = -1
+    sizes = np.bincount(full[full >= 0], minlength=len(valid_ids))
+    return Segmentation(full, sizes, planes, up)
+
+
+@dataclass
+class AgnosticObject:
+    segment: int
+    mask: np.ndarray  # (H, W) bool
+    box2d: tuple[float, float, float, float]
+    n_pixels: int
+
+
+def find_objects(frame: RGBDFrame, min_pixels: int = 400, max_fraction: float = 0.6,
+                 cfg: SegmentationConfig = SegmentationConfig()) -> list[AgnosticObject]:
+    """Surfaces that are object-sized: at least `min_pixels`, at most `max_fraction` of the image
+    (bigger ones are leftover structure such as a ceiling or a wall the plane fit missed)."""
+    if frame.depth is None:
+        raise ValueError("the class-agnostic detector needs a depth image")
+    seg = segment_surfaces(frame.depth, frame.intrinsics, frame.up, cfg)
+    h, w = frame.depth.shape
+    found = []
+    for sid in np.flatnonzero((seg.sizes >= min_pixels) & (seg.sizes <= max_fraction * h * w)):
+        mask = seg.labels == sid
+        ys, xs = np.nonzero(mask)
+        box = (float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1))
+        found.append(AgnosticObject(int(sid), mask, box, int(seg.sizes[sid])))
+    found.sort(key=lambda o: -o.n_pixels)
+    return found
+
+
+def agnostic_detections(frame: RGBDFrame, **kwargs) -> list[Detection]:
+    """`find_objects` as detections labelled "object" (score = 1, mask attached)."""
+    dets = []
+    for i, o in enumerate(find_objects(frame, **kwargs)):
+        dets.append(Detection(id=f"object_{i}", label="object", score=1.0, box2d=o.box2d, mask=o.mask,
+                              description=f"object {i}"))
+    return dets

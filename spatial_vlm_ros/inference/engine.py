@@ -1,0 +1,328 @@
+"""The student's inference engine: RGB(-D) frame -> detections, depth, relations, description, answers.
+
+`load_engine(path)` returns a `SpatialVLMEngine` implementing the `SpatialEngine` protocol of types.py.
+One `infer` runs the encoder and heads once, builds the object and pair tokens, and asks the language
+head every pair question ("is the X near/touching/on the Y?") in one batched forward. `answer` reuses
+the scene's cached tokens, so a service question costs one small LM pass per answer token.
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import cv2
+import numpy as np
+import torch
+
+from spatial_vlm_ros.model import SpatialVLM, SpatialVLMConfig
+from spatial_vlm_ros.model.tokenizer import load_tokenizer
+
+from .detection_decode import DecodedBox, decode_centernet
+from .geometry import DEFAULT_THRESHOLDS, RelationThresholds
+from .lm_inputs import build_qa, collate_objects, question_ids, single_object_inputs
+from .object_features import WORK_SIZE, SceneFeatures, box_mask, gravity_basis, scene_features
+from .preprocess import check_frame, depth_tensor, rgb_tensor
+from .types import Answer, Box3D, Detection, RGBDFrame, Relation, RelationType, SceneResult
+
+RELATION_QUESTIONS = {
+    RelationType.PROXIMITY: "Is the {a} near the {b}?",
+    RelationType.CONTACT: "Is the {a} touching the {b}?",
+    RelationType.SUPPORT: "Is the {a} on the {b}?",
+}
+MODEL_FILES = ("config.json", "model.safetensors")
+
+
+@dataclass
+class _FrameState:
+    """What `answer` reuses from `infer`."""
+
+    object_tokens: torch.Tensor
+    object_mask: torch.Tensor
+    pair_tokens: torch.Tensor
+    pair_mask: torch.Tensor
+
+
+def resolve_device(device: str) -> torch.device:
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        return torch.device("cpu")
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def check_model_dir(path: Path) -> None:
+    if not path.is_dir():
+        raise FileNotFoundError(f"{path}: model folder not found")
+    for name in MODEL_FILES:
+        if not (path / name).is_file():
+            raise FileNotFoundError(f"{path / name}: missing (not a saved SpatialVLM folder)")
+    try:
+        json.loads((path / "config.json").read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path / 'config.json'}: corrupt JSON ({exc})") from exc
+
+
+def load_model(path: Path | str) -> tuple[SpatialVLM, object]:
+    """(model, tokenizer) from a save_pretrained folder; one-line errors name the bad file."""
+    path = Path(path)
+    check_model_dir(path)
+    try:
+        config = SpatialVLMConfig.from_pretrained(str(path))
+    except (ValueError, TypeError, KeyError, OSError) as exc:
+        raise ValueError(f"{path / 'config.json'}: {exc}") from exc
+    tokenizer = load_tokenizer(path)
+    if len(tokenizer) != config.vocab_size:
+        raise ValueError(f"{path / 'tokenizer' / 'tokenizer.json'}: {len(tokenizer)} tokens but config.json says "
+                         f"vocab_size={config.vocab_size}")
+    try:
+        model = SpatialVLM.from_pretrained(str(path), config=config)
+    except Exception as exc:  # safetensors/transformers raise many types for a damaged weight file
+        raise ValueError(f"{path / 'model.safetensors'}: cannot load weights ({type(exc).__name__}: {exc})") from exc
+    return model.eval(), tokenizer
+
+
+class SpatialVLMEngine:
+    def __init__(self, model: SpatialVLM, tokenizer, device: torch.device, dtype: torch.dtype = torch.float32,
+                 score_threshold: float = 0.3, hidden_cot_k: Optional[int] = None,
+                 thresholds: Optional[RelationThresholds] = None, max_objects: int = 12):
+        self.model = model.to(device=device, dtype=dtype).eval()
+        self.tokenizer = tokenizer
+        self.config: SpatialVLMConfig = model.config
+        self.device, self.dtype = device, dtype
+        self.score_threshold = score_threshold
+        self.hidden_cot_k = hidden_cot_k
+        if hidden_cot_k is not None:
+            model.hidden_cot(1, hidden_cot_k)  # validates K against the trained K
+        self.thresholds = thresholds or DEFAULT_THRESHOLDS
+        self.max_objects = max_objects
+        self._cache: OrderedDict[int, tuple[SceneResult, _FrameState]] = OrderedDict()
+        vocab = tokenizer.get_vocab()
+        self.yes_id, self.no_id = vocab.get("yes"), vocab.get("no")
+        if not self.config.use_language_head or self.yes_id is None or self.no_id is None:
+            raise ValueError("the model has no language head or its tokenizer lacks 'yes'/'no'")
+
+    # --- SpatialEngine ----------------------------------------------------------------------
+    @torch.inference_mode()
+    def infer(self, frame: RGBDFrame) -> SceneResult:
+        check_frame(frame)
+        timings: dict[str, float] = {}
+        t0 = t = time.perf_counter()
+        cfg = self.config
+        w, h = frame.size
+        pix = rgb_tensor(frame.rgb, cfg.image_width, cfg.image_height)[None].to(self.device, self.dtype)
+        dep = None
+        if frame.depth is not None and cfg.use_depth_input:
+            dep = depth_tensor(frame.depth, cfg.image_width, cfg.image_height)[None].to(self.device, self.dtype)
+        timings["preprocess"], t = _lap(t)
+
+        enc = self.model.encode(pix, dep)
+        from spatial_vlm_ros.model.modeling_spatial_vlm import SpatialVLMOutput
+
+        out = SpatialVLMOutput()
+        self.model.dense_heads(enc, out)
+        timings["encoder_heads"], t = _lap(t)
+
+        depth_full, conf_full = self._full_depth(frame, out)
+        boxes = decode_centernet(out.heatmap[0].cpu(), out.box_size[0].float().cpu(), out.box_offset[0].float().cpu(),
+                                 out.center_depth[0].float().cpu(), self.score_threshold, self.max_objects)
+        category_map = None
+        if out.segmentation_logits is not None:
+            seg = out.segmentation_logits[0].float().argmax(0).to(torch.uint8).cpu().numpy()
+            category_map = cv2.resize(seg, WORK_SIZE, interpolation=cv2.INTER_NEAREST).astype(np.int64) - 1
+        masks = [box_mask(b.box, category_map, b.category) for b in boxes]
+        timings["detection"], t = _lap(t)
+
+        feats = scene_features(frame.rgb, depth_full, frame.intrinsics, frame.up, masks, thresholds=self.thresholds)
+        timings["features"], t = _lap(t)
+
+        state, color_names = self._tokens(enc, boxes, feats)
+        detections = self._detections(boxes, color_names, feats, frame.up, w, h)
+        relations = self._relations(detections, feats, state)
+        timings["relations"], t = _lap(t)
+        scene = SceneResult(detections, relations, describe(detections, relations), depth_full, conf_full,
+                            frame.stamp_ns, frame.frame_id)
+        timings["total"] = (time.perf_counter() - t0) * 1000
+        scene.timings_ms = timings
+        self._remember(scene, state)
+        return scene
+
+    @torch.inference_mode()
+    def answer(self, frame: RGBDFrame, scene: SceneResult, question: str) -> Answer:
+        question = (question or "").strip()
+        if not question:
+            return Answer(question, "", 0.0, success=False, message="empty question")
+        entry = self._cache.get(id(scene))
+        if entry is None or entry[0] is not scene:
+            scene = self.infer(frame)
+            entry = self._cache[id(scene)]
+        state = entry[1]
+        text, conf = self.generate([question], state)[0]
+        relations = [r for r in scene.relations if r.subject.lower() in question.lower()
+                     and r.object.lower() in question.lower()]
+        return Answer(question, text, conf, relations=relations)
+
+    # --- pieces -------------------------------------------------------------------------------
+    def generate(self, questions: list[str], state: _FrameState) -> list[tuple[str, float]]:
+        """Greedy decoding of short answers, all questions of one frame in one batch."""
+        cfg = self.config
+        m = len(questions)
+        q_ids = question_ids(self.tokenizer, questions)
+        answers: list[list[int]] = [[] for _ in range(m)]
+        logprob = [0.0] * m
+        done = [False] * m
+        for _ in range(cfg.max_answer_tokens):
+            qa = build_qa([0] * m, q_ids, None, cfg.pad_token_id, cfg.answer_token_id, cfg.eos_token_id)
+            seqs = [[cfg.answer_token_id, *a] for a in answers]
+            width = max(len(s) for s in seqs)
+            qa.answer_input_ids = torch.tensor([s + [cfg.pad_token_id] * (width - len(s)) for s in seqs])
+            qa.answer_mask = torch.tensor([[True] * len(s) + [False] * (width - len(s)) for s in seqs])
+            logits, _ = self.model.answer_logits(state.object_tokens, state.object_mask, state.pair_tokens,
+                                                 state.pair_mask, qa.to(self.device), self.hidden_cot_k)
+            logp = logits.float().log_softmax(-1)
+            for i in range(m):
+                if done[i]:
+                    continue
+                lp = logp[i, len(answers[i])]
+                tok = int(lp.argmax())
+                logprob[i] += float(lp[tok])
+                if tok == cfg.eos_token_id:
+                    done[i] = True
+                else:
+                    answers[i].append(tok)
+            if all(done):
+                break
+        return [(self.tokenizer.decode(a, skip_special_tokens=True).strip(), math.exp(lp)) for a, lp in zip(answers, logprob)]
+
+    def yes_probability(self, questions: list[str], state: _FrameState) -> np.ndarray:
+        if not questions:
+            return np.zeros(0)
+        cfg = self.config
+        qa = build_qa([0] * len(questions), question_ids(self.tokenizer, questions), None, cfg.pad_token_id,
+                      cfg.answer_token_id, cfg.eos_token_id)
+        logits, _ = self.model.answer_logits(state.object_tokens, state.object_mask, state.pair_tokens,
+                                             state.pair_mask, qa.to(self.device), self.hidden_cot_k)
+        two = logits[:, 0, [self.yes_id, self.no_id]].float().softmax(-1)
+        return two[:, 0].cpu().numpy()
+
+    def _full_depth(self, frame: RGBDFrame, out) -> tuple[np.ndarray, Optional[np.ndarray]]:
+        """Depth at the source resolution: the measurement where valid, the prediction in its holes."""
+        w, h = frame.size
+        pred = conf = None
+        if out.depth is not None:
+            pred = cv2.resize(out.depth[0, 0].float().cpu().numpy(), (w, h), interpolation=cv2.INTER_LINEAR)
+            conf = cv2.resize(out.depth_confidence[0, 0].float().cpu().numpy(), (w, h), interpolation=cv2.INTER_LINEAR)
+        if frame.depth is None:
+            if pred is None:
+                raise ValueError("this model has no depth head, so frames need measured depth")
+            return pred.astype(np.float32), conf
+        measured = np.asarray(frame.depth, np.float32)
+        valid = np.isfinite(measured) & (measured > 0)
+        if pred is None:
+            return np.where(valid, measured, np.nan).astype(np.float32), None
+        full = np.where(valid, measured, pred).astype(np.float32)
+        conf = np.where(valid, 1.0, conf).astype(np.float32)
+        return full, conf
+
+    def _tokens(self, enc, boxes: list[DecodedBox], feats: SceneFeatures) -> tuple[_FrameState, list[str]]:
+        cfg = self.config
+        n_cat = len(cfg.categories)
+        cat = np.stack([b.category_scores for b in boxes]) if boxes else np.zeros((0, n_cat), np.float32)
+        item = single_object_inputs(np.stack([b.box for b in boxes]) if boxes else np.zeros((0, 4)), cat,
+                                    feats.color, feats.geometry, feats.pair_index, feats.pair_features)
+        objects = collate_objects([item], n_cat).to(self.device, self.dtype)
+        tokens, pairs, color_logits = self.model.object_tokens(enc, objects)
+        names = [cfg.colors[i] for i in color_logits[0, : len(boxes)].argmax(-1).tolist()]
+        return _FrameState(tokens, objects.mask, pairs, objects.pair_mask), names
+
+    def _detections(self, boxes: list[DecodedBox], colors: list[str], feats: SceneFeatures, up, w: int, h: int) -> list[Detection]:
+        basis = gravity_basis(up)
+        dets, seen = [], {}
+        for i, (b, color) in enumerate(zip(boxes, colors)):
+            label = self.config.categories[b.category]
+            desc = f"{color} {label}"
+            seen[desc] = seen.get(desc, 0) + 1
+            if seen[desc] > 1:  # keep referring expressions unique within the frame
+                desc = f"{desc} {seen[desc]}"
+            pts = feats.objects[i].points
+            box3d = None
+            if len(pts) >= 5:
+                local = pts @ basis.T
+                lo, hi = np.percentile(local, 5, axis=0), np.percentile(local, 95, axis=0)
+                box3d = Box3D(((lo + hi) / 2) @ basis, np.maximum(hi - lo, 1e-3), basis.T.copy())
+            x0, y0, x1, y1 = b.box
+            dets.append(Detection(f"obj{i}", label, b.score, (x0 * w, y0 * h, x1 * w, y1 * h), color, box3d,
+                                  description=desc))
+        return dets
+
+    def _relations(self, dets: list[Detection], feats: SceneFeatures, state: _FrameState) -> list[Relation]:
+        if len(dets) < 2:
+            return []
+        pair_row = {tuple(p): k for k, p in enumerate(feats.pair_index.tolist())}
+        asks: list[tuple[RelationType, int, int]] = []
+        for i in range(len(dets)):
+            for j in range(len(dets)):
+                if i == j:
+                    continue
+                if i < j:
+                    asks += [(RelationType.PROXIMITY, i, j), (RelationType.CONTACT, i, j)]
+                asks.append((RelationType.SUPPORT, i, j))
+        questions = [RELATION_QUESTIONS[t].format(a=dets[i].description, b=dets[j].description) for t, i, j in asks]
+        p_yes = self.yes_probability(questions, state)
+        rels = []
+        for (rtype, i, j), p in zip(asks, p_yes.tolist()):
+            holds = p >= 0.5
+            predicate = "far" if rtype == RelationType.PROXIMITY and not holds else _PREDICATE[rtype]
+            if predicate == "far":
+                holds, p = True, 1.0 - p
+            gap = float(feats.gap_m[pair_row[(i, j)]])
+            rels.append(Relation(dets[i].id, dets[j].id, dets[i].description, dets[j].description, rtype, predicate,
+                                 holds, max(p, 1.0 - p), gap, "model"))
+        return rels
+
+    def _remember(self, scene: SceneResult, state: _FrameState) -> None:
+        self._cache[id(scene)] = (scene, state)
+        while len(self._cache) > 4:
+            self._cache.popitem(last=False)
+
+
+_PREDICATE = {RelationType.PROXIMITY: "near", RelationType.CONTACT: "touching", RelationType.SUPPORT: "on"}
+
+
+def describe(detections: list[Detection], relations: list[Relation]) -> str:
+    if not detections:
+        return "I see no objects."
+    names = ", ".join(f"a {d.description}" for d in detections)
+    parts = [f"I see {names}."]
+    for r in relations:
+        if r.holds and r.predicate in ("touching", "on"):
+            parts.append(r.text)
+    for r in relations:
+        if r.holds and r.predicate == "near":
+            parts.append(r.text)
+    return " ".join(parts)
+
+
+def _lap(t: float) -> tuple[float, float]:
+    now = time.perf_counter()
+    return (now - t) * 1000, now
+
+
+def load_engine(path: Path | str, device: str = "cpu", dtype: Optional[str | torch.dtype] = None,
+                score_threshold: float = 0.3, hidden_cot_k: Optional[int] = None,
+                thresholds: Optional[RelationThresholds] = None, max_objects: int = 12) -> SpatialVLMEngine:
+    """Load a saved student (or teacher) folder as a SpatialEngine. CUDA when asked for and available."""
+    model, tokenizer = load_model(path)
+    dev = resolve_device(device)
+    if isinstance(dtype, str):
+        dtype = {"fp32": torch.float32, "float32": torch.float32, "fp16": torch.float16, "float16": torch.float16,
+                 "bf16": torch.bfloat16, "bfloat16": torch.bfloat16}.get(dtype)
+        if dtype is None:
+            raise ValueError("dtype must be one of fp32, fp16, bf16")
+    if dtype is None or (dev.type == "cpu" and dtype == torch.float16):
+        dtype = torch.float32
+    return SpatialVLMEngine(model, tokenizer, dev, dtype, score_threshold, hidden_cot_k, thresholds, max_objects)

@@ -1,0 +1,302 @@
+"""Lift 2D detections to 3D objects with aligned depth.
+
+A 2D box holds the object plus whatever lies behind or under it (wall, floor, the table it stands
+on), so its mean depth is useless at object edges. Each box is lifted in four steps:
+1. the floor and walls are cut out and the rest of the depth image is split into connected surfaces
+   (class_agnostic.py); the surface that owns most of the box's centre, and does not run far outside
+   the box, is the object;
+2. pixels claimed by two objects go to the one whose uncontested surface is nearest in 3D;
+3. in 3D, a horizontal plane at the bottom of the object's cloud (the support it stands on) is
+   removed with open3d RANSAC, and open3d DBSCAN keeps the object's main connected part;
+4. a gravity-aligned oriented box: heights along `up`, a minimum-area rectangle in the ground plane.
+Boxes cover the visible surface only (no amodal completion); callers compare them knowing that.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Optional
+
+import cv2
+import numpy as np
+from scipy.spatial import cKDTree
+
+from .class_agnostic import SegmentationConfig, segment_surfaces
+from .geometry import ScenePlanes, backproject, depth_noise_sigma, horizontal_basis
+from .types import Box3D, CameraIntrinsics, Detection
+
+
+@dataclass(frozen=True)
+class LiftingConfig:
+    min_points: int = 20  # fewer measured points than this: the object is not lifted
+    inner_fraction: float = 0.5  # the box's central region that votes for the object's cluster
+    support_plane_distance_m: float = 0.015  # RANSAC inlier distance of the support plane
+    support_plane_min_fraction: float = 0.15  # the plane must hold this share of the object's points
+    support_plane_max_tilt_deg: float = 20.0
+    support_plane_low_fraction: float = 0.3  # ...and lie in the lowest 30 % of the object's height
+    max_cluster_points: int = 4000  # DBSCAN input is voxel-downsampled to about this many points
+    dbscan_min_points: int = 5
+    box_percentiles: tuple[float, float] = (1.0, 99.0)  # trims flying pixels from the box extents
+    segmentation: SegmentationConfig = SegmentationConfig()
+    join_containment: float = 0.8  # a segment at least this much inside the box may join the object...
+    join_min_pixels: int = 10
+    join_distance_m: float = 0.15  # ...when it comes this close to it in 3D
+    keep_cluster_fraction: float = 0.15  # DBSCAN clusters this big relative to the largest stay
+
+
+@dataclass
+class LiftedObject:
+    detection_id: str
+    mask: np.ndarray  # (H, W) bool, the pixels whose depth belongs to the object
+    points: np.ndarray  # (N, 3) float32, camera optical frame
+    box3d: Box3D  # gravity-aligned box around the visible surface
+    range_m: float  # median distance from the camera
+    depth_sigma_m: float  # depth noise at that range
+    box_bottom_height_m: float = math.nan  # height along up of the 2D box's bottom edge at the object's depth
+
+    def bottom_height(self, up: np.ndarray, k: int = 5) -> float:
+        """Lowest point along up. Thin parts (a lamp's stem and base) often have no depth at range, so
+        the 2D box's bottom edge, placed at the object's depth, bounds it from below too."""
+        measured = float(np.sort(self.points @ up)[min(k, len(self.points)) - 1])
+        return min(measured, self.box_bottom_height_m) if math.isfinite(self.box_bottom_height_m) else measured
+
+    @property
+    def n_points(self) -> int:
+        return int(len(self.points))
+
+
+def box_pixels(box2d: tuple[float, float, float, float], width: int, height: int) -> tuple[int, int, int, int]:
+    """Integer pixel bounds (x0, y0, x1, y1), clipped to the image, exclusive upper bounds."""
+    x0, y0, x1, y1 = box2d
+    if not all(math.isfinite(v) for v in box2d):
+        raise ValueError(f"box {box2d} has non-finite coordinates")
+    xi0, yi0 = int(np.clip(math.floor(x0), 0, width)), int(np.clip(math.floor(y0), 0, height))
+    xi1, yi1 = int(np.clip(math.ceil(x1), 0, width)), int(np.clip(math.ceil(y1), 0, height))
+    return xi0, yi0, xi1, yi1
+
+
+def seed_segment(labels: np.ndarray, sizes: np.ndarray, box: tuple[int, int, int, int],
+                 inner_fraction: float = 0.5) -> Optional[int]:
+    """The surface segment that owns most of the box's centre, discounted by how much of that segment
+    lies outside the box: an occluder in front (a bed's footboard across a night stand's box) continues
+    far outside the box and loses to the object itself. None when the box holds no depth."""
+    x0, y0, x1, y1 = box
+    if x1 <= x0 or y1 <= y0:
+        return None
+    crop = labels[y0:y1, x0:x1]
+    h, w = crop.shape
+    mh, mw = int(h * (1 - inner_fraction) / 2), int(w * (1 - inner_fraction) / 2)
+    ids, counts = np.unique(crop[crop >= 0], return_counts=True)
+    if len(ids) == 0:
+        return None
+    inner = crop[mh:h - mh, mw:w - mw]
+    inner_ids, inner_counts = np.unique(inner[inner >= 0], return_counts=True)
+    inner_count = dict(zip(inner_ids.tolist(), inner_counts.tolist(), strict=True))
+    # The centre votes most; the whole box breaks ties for objects with holes in the middle (chairs).
+    scores = [(inner_count.get(int(i), 0) + 0.25 * c) * c / sizes[i] for i, c in zip(ids, counts, strict=True)]
+    return int(ids[int(np.argmax(scores))])
+
+
+def grow_segment(labels: np.ndarray, sizes: np.ndarray, box: tuple[int, int, int, int], seed: Optional[int],
+                 xyz: np.ndarray, cfg: LiftingConfig = LiftingConfig(), taken: Sequence[int] = ()) -> np.ndarray:
+    """Bool mask (full image): the seed plus the segments that lie inside the box and touch it in 3D
+    (a lamp's shade, stem and base are often separate surfaces). Other objects' seeds (`taken`) never join."""
+    x0, y0, x1, y1 = box
+    mask = np.zeros(labels.shape, dtype=bool)
+    if seed is None:
+        return mask
+    crop = labels[y0:y1, x0:x1]
+    ids, counts = np.unique(crop[crop >= 0], return_counts=True)
+    containment = counts / sizes[ids]
+    chosen = {seed}
+    candidates = [int(i) for i, c, f in zip(ids, counts, containment, strict=True)
+                  if f >= cfg.join_containment and c >= cfg.join_min_pixels and int(i) != seed and int(i) not in taken]
+    crop_xyz = xyz[y0:y1, x0:x1]
+    rng = np.random.default_rng(0)
+    grown = True
+    while grown and candidates:
+        grown = False
+        body = crop_xyz[np.isin(crop, list(chosen))]
+        body = body[rng.choice(len(body), min(len(body), 3000), replace=False)]
+        tree = cKDTree(body)
+        for sid in list(candidates):
+            pts = crop_xyz[crop == sid]
+            pts = pts[rng.choice(len(pts), min(len(pts), 200), replace=False)]
+            if tree.query(pts, k=1)[0].min() <= cfg.join_distance_m:
+                chosen.add(sid)
+                candidates.remove(sid)
+                grown = True
+    mask[y0:y1, x0:x1] = np.isin(crop, list(chosen))
+    return mask
+
+
+def resolve_overlaps(masks: list[np.ndarray], boxes: list[tuple[int, int, int, int]], xyz: np.ndarray,
+                     max_core_points: int = 3000) -> list[np.ndarray]:
+    """A pixel claimed by several objects goes to the object whose uncontested pixels ("core") lie
+    nearest to it in 3D; an object with no uncontested pixel keeps its whole claim as its core.
+
+    Boxes overlap all the time (a lamp's box dips into its night stand's, a bed's covers the night
+    stand beside it); by 3D proximity each contested surface joins the object it is continuous with."""
+    if len(masks) < 2:
+        return masks
+    claims = np.sum(masks, axis=0)
+    cores = [m & (claims == 1) for m in masks]
+    contested = claims > 1
+    if not contested.any():
+        return masks
+    rows, cols = np.nonzero(contested)
+    pts = xyz[rows, cols]
+    finite = np.isfinite(pts).all(axis=1)
+    best_dist = np.full(len(rows), np.inf)
+    owner = np.full(len(rows), -1)
+    for i, (mask, core) in enumerate(zip(masks, cores, strict=True)):
+        claimed = mask[rows, cols]
+        if not claimed.any():
+            continue
+        core_pts = xyz[core] if core.any() else xyz[mask]
+        core_pts = core_pts[np.isfinite(core_pts).all(axis=1)]
+        if len(core_pts) == 0:
+            continue
+        if len(core_pts) > max_core_points:
+            core_pts = core_pts[np.random.default_rng(i).choice(len(core_pts), max_core_points, replace=False)]
+        dist = np.full(len(rows), np.inf)
+        sel = claimed & finite
+        dist[sel], _ = cKDTree(core_pts).query(pts[sel], k=1)
+        better = claimed & (dist < best_dist)
+        best_dist[better] = dist[better]
+        owner[better] = i
+    out = [core.copy() for core in cores]
+    for i in range(len(masks)):
+        out[i][rows[owner == i], cols[owner == i]] = True
+    return out
+
+
+def remove_support_plane(points: np.ndarray, up: np.ndarray, cfg: LiftingConfig = LiftingConfig(),
+                         seed: int = 0) -> np.ndarray:
+    """Bool keep-mask without the horizontal plane the object stands on, if its cloud contains one."""
+    import open3d as o3d
+
+    keep = np.ones(len(points), dtype=bool)
+    if len(points) < 50:
+        return keep
+    o3d.utility.random.seed(seed)
+    cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(points.astype(np.float64)))
+    model, inliers = cloud.segment_plane(cfg.support_plane_distance_m, 3, 200)
+    if len(inliers) < cfg.support_plane_min_fraction * len(points):
+        return keep
+    normal = np.asarray(model[:3]) / np.linalg.norm(model[:3])
+    tilt = math.degrees(math.acos(min(1.0, abs(float(normal @ up)))))
+    heights = points @ up
+    lo, hi = np.percentile(heights, [1, 99])
+    plane_height = float(np.median(heights[inliers]))
+    if tilt <= cfg.support_plane_max_tilt_deg and plane_height <= lo + cfg.support_plane_low_fraction * (hi - lo):
+        keep[inliers] = False
+    return keep
+
+
+def main_cluster(points: np.ndarray, range_m: float, intrinsics: CameraIntrinsics,
+                 cfg: LiftingConfig = LiftingConfig()) -> np.ndarray:
+    """Bool keep-mask of the DBSCAN clusters that are not small stray blobs (flying pixels, bits of
+    other surfaces); parts of one object such as a lamp's shade and stem both stay."""
+    import open3d as o3d
+
+    if len(points) < cfg.min_points:
+        return np.ones(len(points), dtype=bool)
+    pixel_m = range_m / intrinsics.fx
+    cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(points.astype(np.float64)))
+    voxel = max(2 * pixel_m, 0.005)
+    down = cloud.voxel_down_sample(voxel)
+    while len(down.points) > cfg.max_cluster_points:
+        voxel *= 1.5
+        down = cloud.voxel_down_sample(voxel)
+    # eps bridges a few missing pixels and the depth noise, but not a real gap between objects.
+    eps = max(3.0 * voxel, 2.0 * depth_noise_sigma(range_m), 0.03)
+    labels = np.asarray(down.cluster_dbscan(eps=eps, min_points=cfg.dbscan_min_points))
+    if labels.max(initial=-1) < 0:
+        return np.ones(len(points), dtype=bool)
+    sizes = np.bincount(labels[labels >= 0])
+    big = np.flatnonzero(sizes >= cfg.keep_cluster_fraction * sizes.max())
+    kept = np.asarray(down.points)[np.isin(labels, big)]
+    dist, _ = cKDTree(kept).query(points, k=1)
+    return dist <= eps
+
+
+def gravity_aligned_box(points: np.ndarray, up: np.ndarray, percentiles: tuple[float, float] = (1.0, 99.0)) -> Box3D:
+    """Box with one axis along `up` and the other two from the minimum-area rectangle of the footprint."""
+    up = np.asarray(up, dtype=np.float64) / np.linalg.norm(up)
+    basis = horizontal_basis(up)
+    heights = points @ up
+    h_lo, h_hi = np.percentile(heights, percentiles)
+    flat = points @ basis
+    lo, hi = np.percentile(flat, percentiles, axis=0)
+    trimmed = flat[np.all((flat >= lo) & (flat <= hi), axis=1)]
+    if len(trimmed) < 3:
+        trimmed = flat
+    (cx, cy), (w, h), angle = cv2.minAreaRect(trimmed.astype(np.float32))
+    a = math.radians(angle)
+    axis_1 = basis @ np.array([math.cos(a), math.sin(a)])
+    axis_2 = np.cross(up, axis_1)
+    centre = basis @ np.array([cx, cy]) + up * (h_lo + h_hi) / 2
+    rotation = np.stack([axis_1, axis_2, up], axis=1)
+    return Box3D(center=centre, size=np.array([max(w, 1e-3), max(h, 1e-3), max(h_hi - h_lo, 1e-3)]), rotation=rotation)
+
+
+def lift_detections(depth: np.ndarray, intrinsics: CameraIntrinsics, detections: list[Detection], up: np.ndarray,
+                    cfg: LiftingConfig = LiftingConfig(), scene_planes: Optional[ScenePlanes] = None
+                    ) -> list[Optional[LiftedObject]]:
+    """One `LiftedObject` (or None when too few depth points survive) per detection, in order.
+
+    `scene_planes` (floor, walls) are cut out of every box first; they are found here when not given."""
+    if depth.ndim != 2:
+        raise ValueError(f"depth must be (H, W), got shape {depth.shape}")
+    h, w = depth.shape
+    if (intrinsics.width, intrinsics.height) != (w, h):
+        intrinsics = intrinsics.scaled(w, h)
+    xyz = backproject(depth, intrinsics)
+    up = np.asarray(up, dtype=np.float64) / np.linalg.norm(up)
+    seg = segment_surfaces(depth, intrinsics, up, cfg.segmentation, scene_planes)
+    boxes = [box_pixels(d.box2d, w, h) for d in detections]
+    # A detector's own instance mask is trusted (minus floor and walls); a bare box gets its segments.
+    seeds = [None if d.mask is not None else seed_segment(seg.labels, seg.sizes, b, cfg.inner_fraction)
+             for d, b in zip(detections, boxes, strict=True)]
+    masks = []
+    for i, (d, b) in enumerate(zip(detections, boxes, strict=True)):
+        if d.mask is not None and d.mask.shape == (h, w):
+            masks.append(d.mask & (seg.labels >= 0))
+        else:
+            taken = [s for j, s in enumerate(seeds) if j != i and s is not None and s != seeds[i]]
+            masks.append(grow_segment(seg.labels, seg.sizes, b, seeds[i], xyz, cfg, taken))
+    masks = resolve_overlaps(masks, boxes, xyz)
+    lifted: list[Optional[LiftedObject]] = []
+    for det, mask in zip(detections, masks, strict=True):
+        lifted.append(_lift_one(det, mask, xyz, intrinsics, up, cfg))
+    return lifted
+
+
+def _lift_one(det: Detection, mask: np.ndarray, xyz: np.ndarray, intrinsics: CameraIntrinsics, up: np.ndarray,
+              cfg: LiftingConfig) -> Optional[LiftedObject]:
+    rows, cols = np.nonzero(mask)
+    pts = xyz[rows, cols]
+    ok = np.isfinite(pts).all(axis=1)
+    rows, cols, pts = rows[ok], cols[ok], pts[ok]
+    if len(pts) < cfg.min_points:
+        return None
+    keep = remove_support_plane(pts, up, cfg)
+    rows, cols, pts = rows[keep], cols[keep], pts[keep]
+    if len(pts) < cfg.min_points:
+        return None
+    range_m = float(np.median(np.linalg.norm(pts, axis=1)))
+    keep = main_cluster(pts, range_m, intrinsics, cfg)
+    rows, cols, pts = rows[keep], cols[keep], pts[keep]
+    if len(pts) < cfg.min_points:
+        return None
+    final = np.zeros_like(mask)
+    final[rows, cols] = True
+    range_m = float(np.median(np.linalg.norm(pts, axis=1)))
+    box = gravity_aligned_box(pts, up, cfg.box_percentiles)
+    z = float(np.median(pts[:, 2]))
+    x0, _, x1, y1 = det.box2d
+    edge = np.array([((x0 + x1) / 2 - intrinsics.cx) * z / intrinsics.fx, (y1 - 1 - intrinsics.cy) * z / intrinsics.fy, z])
+    return LiftedObject(det.id, final, pts.astype(np.float32), box, range_m, depth_noise_sigma(range_m),
+                        float(edge @ up))

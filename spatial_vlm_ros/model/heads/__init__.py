@@ -1,0 +1,6 @@
+from .centernet_head import CenterNetHead
+from .dpt_depth_head import DPTDepthHead, DPTHead
+from .language_head import LanguageHead
+from .segmentation_head import SegmentationHead
+
+__all__ = ["CenterNetHead", "DPTDepthHead", "DPTHead", "LanguageHead", "SegmentationHead"]

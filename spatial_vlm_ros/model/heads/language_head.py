@@ -1,0 +1,43 @@
+"""The language head: a small causal LM (Qwen2 or Llama) built from config, reading visual object and
+pair tokens as `inputs_embeds` before the question, the Hidden-CoT latents and the answer."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+from transformers import LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM
+
+
+def build_causal_lm(config) -> nn.Module:
+    common = dict(
+        vocab_size=config.vocab_size,
+        hidden_size=config.lm_hidden_size,
+        intermediate_size=config.lm_intermediate_size,
+        num_hidden_layers=config.lm_layers,
+        num_attention_heads=config.lm_heads,
+        num_key_value_heads=config.lm_heads,
+        max_position_embeddings=config.lm_max_positions,
+        tie_word_embeddings=False,
+        pad_token_id=config.pad_token_id,
+        bos_token_id=config.bos_token_id,
+        eos_token_id=config.eos_token_id,
+    )
+    if config.lm_type == "llama":
+        return LlamaForCausalLM(LlamaConfig(**common))
+    return Qwen2ForCausalLM(Qwen2Config(**common))
+
+
+class LanguageHead(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.lm = build_causal_lm(config)
+
+    @property
+    def embed_tokens(self) -> nn.Embedding:
+        return self.lm.get_input_embeddings()
+
+    def forward(self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor):
+        """-> (logits (M, T, V), last hidden states (M, T, H))."""
+        position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+        out = self.lm(inputs_embeds=inputs_embeds, attention_mask=attention_mask, position_ids=position_ids,
+                      output_hidden_states=True, use_cache=False)
+        return out.logits, out.hidden_states[-1]
