@@ -3,7 +3,8 @@
 model: embedded teacher vs student on the CPU (latency, size, memory, Hidden CoT K sweep).
 node:  the ROS 2 node end to end (30 Hz 640x480 RGB-D stream, then the query service under load).
 gpu:   the paper-size static engine vs eager generate (skips cleanly without CUDA).
-all:   model and node, and gpu when CUDA is present.
+report: rewrite bench/README.md from bench/results/*.json.
+all:   model and node, and gpu when CUDA is present, then report.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ SUITES = {
     "model": "bench.model_bench",
     "node": "bench.node_bench",
     "gpu": "bench.paper_scale_gpu",
+    "report": "bench.report",
 }
 
 
@@ -52,8 +54,14 @@ def run(args: argparse.Namespace) -> int:
         module.add_arguments(parser)
         suite_args = parser.parse_args(module.QUICK_ARGS if args.quick else [])
         print(f"== bench {name} ==", flush=True)
-        if int(module.run(suite_args) or 0) != 0:
+        try:
+            if int(module.run(suite_args) or 0) != 0:
+                failures.append(name)
+        except (ValueError, OSError) as exc:  # one suite failing must not cost the others
+            print(f"bench {name}: error: {exc}")
             failures.append(name)
+    report = _suite("report")
+    report.run(argparse.Namespace(out=report.README))
     if failures:
         print(f"bench all: failed: {', '.join(failures)}")
         return 1

@@ -170,16 +170,24 @@ def _phase_metrics(probe: Probe, published: list[int], t0_ns: int, t1_ns: int) -
 
 
 def _service_metrics(calls: list[dict], timeout_s: float, seconds: float) -> dict:
-    latencies, errors, unsuccessful = [], 0, 0
+    latencies, unsuccessful = [], 0
+    failures = {"no_response": 0, "exception": 0, "too_slow": 0}
     for c in calls:
-        if c["done"] is None or c["error"] is not None or c["done"] - c["sent"] > timeout_s:
-            errors += 1
+        if c["done"] is None:
+            failures["no_response"] += 1
+            continue
+        if c["error"] is not None:
+            failures["exception"] += 1
+            continue
+        if c["done"] - c["sent"] > timeout_s:
+            failures["too_slow"] += 1
             continue
         latencies.append((c["done"] - c["sent"]) * 1000.0)
         if not c["success"]:
             unsuccessful += 1
     lat = summarize_ms(latencies)
-    return {"requests": len(calls), "request_hz": round(len(calls) / seconds, 2), "errors": errors,
+    return {"requests": len(calls), "request_hz": round(len(calls) / seconds, 2), "errors": sum(failures.values()),
+            "errors_by_kind": failures,
             "unsuccessful_answers": unsuccessful, "latency_median_ms": lat.get("median_ms"),
             "latency_p95_ms": lat.get("p95_ms"), "latency_max_ms": lat.get("max_ms")}
 
@@ -207,6 +215,9 @@ def _target_table(d: dict) -> dict:
 def run(args: argparse.Namespace) -> int:
     if args.duration <= 0 or args.warmup < 0 or args.hz <= 0 or args.query_hz <= 0 or args.frames < 1:
         raise ValueError("--duration, --hz, --query-hz must be > 0, --frames >= 1, --warmup >= 0")
+    for override in args.node_param:
+        if ":=" not in override:
+            raise ValueError(f"--node-param needs NAME:=VALUE, got {override!r}")
     env = dict(os.environ)
     env.setdefault("ROS_DOMAIN_ID", str(random.randint(1, 100)))
     env.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
@@ -223,8 +234,6 @@ def run(args: argparse.Namespace) -> int:
     node_cmd = [sys.executable, "-m", "spatial_vlm_ros.ros.node", "--ros-args", "--params-file", str(params),
                 "-p", f"rate.max_hz:={float(args.max_hz)}", "-r", f"__ns:=/{namespace}"]
     for override in args.node_param:
-        if ":=" not in override:
-            raise ValueError(f"--node-param needs NAME:=VALUE, got {override!r}")
         node_cmd += ["-p", override]
     stream_s = args.warmup + 2 * args.duration + 30.0  # margin for a slow first frame
     pub_cmd = [sys.executable, "-m", "bench.node_publisher", "--namespace", namespace, "--frames-dir",
@@ -243,14 +252,14 @@ def run(args: argparse.Namespace) -> int:
     probe = ProbeNode(namespace)
     try:
         if not probe.wait_for_service(args.startup_timeout):
-            raise RuntimeError(f"the node did not come up in {args.startup_timeout:.0f} s (log: {work / 'node.log'}: "
+            raise TimeoutError(f"the node did not come up in {args.startup_timeout:.0f} s (log: {work / 'node.log'}: "
                                f"{_tail(work / 'node.log')})")
         pub_proc = subprocess.Popen(pub_cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                     text=True)
         deadline = time.monotonic() + args.startup_timeout
         while not probe.data.detections:
             if time.monotonic() > deadline or pub_proc.poll() is not None or node_proc.poll() is not None:
-                raise RuntimeError(f"no output from the node (log: {_tail(work / 'node.log')})")
+                raise TimeoutError(f"no output from the node (log: {_tail(work / 'node.log')})")
             time.sleep(0.05)
         time.sleep(args.warmup)
 
@@ -283,7 +292,7 @@ def run(args: argparse.Namespace) -> int:
         out, err = pub_proc.communicate(timeout=30)
         published = json.loads(out.strip().splitlines()[-1])["stamps_ns"] if out.strip() else []
         if not published:
-            raise RuntimeError(f"camera stand-in reported nothing: {err.strip()[-300:]}")
+            raise ChildProcessError(f"camera stand-in reported nothing: {err.strip()[-300:]}")
 
         stream = _phase_metrics(probe.data, published, t0, t1)
         loaded = _phase_metrics(probe.data, published, t1, t2)
@@ -300,12 +309,14 @@ def run(args: argparse.Namespace) -> int:
         for key, value in service.items():
             data[f"service.{key}"] = value
         data["node_diagnostics_last"] = diagnostics
+        with probe.data.lock:
+            data["probe_raw"] = {"detections_msgs": len(probe.data.detections),
+                                 "relations_msgs": len(probe.data.relations),
+                                 "first_output_stamp_s_before_phase1": round((t0 - probe.data.detections[0][0]) / 1e9, 3),
+                                 "last_output_stamp_s_after_phase1_start": round(
+                                     (probe.data.detections[-1][0] - t0) / 1e9, 3)}
         data["targets"] = _target_table(data)
         data["complete"] = True
-    except RuntimeError as exc:
-        from spatial_vlm_ros.cli import CLIError
-
-        raise CLIError(str(exc)) from None
     finally:
         if pub_proc is not None:
             _stop(pub_proc)

@@ -61,11 +61,8 @@ def main(argv: list[str] | None = None) -> int:
                 print("bench.node_publisher: error: no subscriber appeared", file=sys.stderr)
                 return 1
             time.sleep(0.05)
-        period = 1.0 / args.hz
-        start = time.monotonic()
-        tick = 0
         try:
-            _stream(pubs, messages, frame_id, period, args.duration, start, stamps, Time)
+            _stream(pubs, messages, frame_id, 1.0 / args.hz, args.duration, stamps, Time)
         except KeyboardInterrupt:
             pass
     finally:
@@ -75,8 +72,9 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _stream(pubs, messages, frame_id: str, period: float, duration: float, start: float, stamps: list[int],
-            time_msg) -> None:
+def _stream(pubs, messages, frame_id: str, period: float, duration: float, stamps: list[int], time_msg) -> None:
+    """Publish on an absolute schedule (no drift); appends each tick's stamp to `stamps`."""
+    start = time.monotonic()
     tick = 0
     while True:
         due = start + tick * period

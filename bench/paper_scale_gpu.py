@@ -412,7 +412,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-fp32-check", dest="fp32_check", action="store_false",
                         help="skip the fp32 exact-id check of the student decoder")
     parser.add_argument("--skip-teacher", action="store_true", help="student only")
-    parser.add_argument("--time-budget-s", type=float, default=270.0,
+    parser.add_argument("--time-budget-s", type=float, default=240.0,
                         help="skip remaining static modes once this much time has gone")
 
 

@@ -101,3 +101,17 @@ def test_cli_rejects_bad_arguments_in_one_line(tmp_path, repo_root):
                            "--scenes", "0"], capture_output=True, text=True, cwd=repo_root)
     assert proc.returncode == 1
     assert proc.stderr.strip().count("\n") == 0 and "--scenes must be >= 1" in proc.stderr
+
+
+def test_cli_writes_a_split_with_a_preview(tmp_path, repo_root):
+    import cv2
+
+    out = tmp_path / "cli"
+    proc = subprocess.run([sys.executable, "-m", "spatial_vlm_ros.cli", "generate", "--out", str(out), "--scenes", "2",
+                           "--width", "160", "--height", "120", "--split", "val"], capture_output=True, text=True,
+                          cwd=repo_root)
+    assert proc.returncode == 0, proc.stderr
+    assert "wrote 2 frames" in proc.stdout
+    assert len(load_split(out)) == 2
+    preview = cv2.imread(str(out / "preview.png"))
+    assert preview is not None and preview.shape[0] > 100

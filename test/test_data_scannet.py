@@ -83,6 +83,7 @@ def test_reads_the_layout_and_maps_labels(fixture):
     assert s.frames == ["0", "1", "2"] and s.labels[LABEL_IDS["mug"]] == "cup"
     split = load_split(out)
     assert n == len(split.samples) >= 2
+    assert set(split.meta.categories) == {o.category for smp in split.samples for o in smp.objects}
     for smp, pose in zip(split.samples, poses, strict=False):
         assert smp.load_rgb().shape == (240, 320, 3)  # colour brought to the depth resolution
         assert np.allclose(smp.up, pose[:3, :3].T @ [0, 0, 1], atol=1e-4)

@@ -18,7 +18,7 @@ from spatial_vlm_training.data.qa import (
     SUPPORT_YESNO,
 )
 from spatial_vlm_training.eval.answers import answer_correct, normalize, parse_description
-from spatial_vlm_training.eval.harness import evaluate, markdown_table
+from spatial_vlm_training.eval.harness import EngineError, evaluate, markdown_table
 from spatial_vlm_training.eval.metrics import DetectionAccumulator
 from spatial_vlm_training.eval.oracle import OracleEngine
 from spatial_vlm_training.eval.question_parser import parse_question
@@ -56,12 +56,31 @@ def test_oracle_scores_perfectly(split_dir):
     assert "| proximity accuracy | 100.0 % |" in markdown_table(report)
 
 
+def test_geometry_baseline_is_strong_but_not_perfect(split_dir):
+    """Sensor depth under true masks: proximity is easy, contact suffers from hidden contact surfaces."""
+    from spatial_vlm_training.eval.geometry_baseline import GeometryBaselineEngine
+
+    m = evaluate(GeometryBaselineEngine(split_dir), split_dir, "geometry", progress=False).metrics
+    assert m["proximity_accuracy"] >= 0.9 and m["contact_accuracy"] >= 0.7
+    assert 0 < m["depth_absrel"] < 0.05  # the sensor model's noise, measured against exact depth
+
+
 def test_blind_engine_scores_like_chance(split_dir):
     m = evaluate(BlindEngine(), split_dir, "blind", progress=False).metrics
     # Balanced yes/no: always-yes gets about half of the yes/no questions and no choice question.
     assert 0.3 <= m["proximity_accuracy"] <= 0.6 and 0.3 <= m["contact_accuracy"] <= 0.6
     assert m["description_f1"] == 0.0 and m["detection_map50"] < 0.05
     assert m["depth_delta1"] < 0.05 and m["params"] == 7
+
+
+class BrokenEngine(BlindEngine):
+    def answer(self, frame, scene, question):
+        raise RuntimeError("index out of range")
+
+
+def test_a_failing_engine_is_reported_with_its_frame(split_dir):
+    with pytest.raises(EngineError, match=r"test_000000 \(RuntimeError: index out of range\)"):
+        evaluate(BrokenEngine(), split_dir, "broken", progress=False)
 
 
 def test_every_template_parses():

@@ -13,7 +13,14 @@ import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from .geometry import ScenePlanes, backproject, estimate_up, estimate_up_from_planes, find_scene_planes
+from .geometry import (
+    ScenePlanes,
+    backproject,
+    estimate_up,
+    estimate_up_from_planes,
+    find_scene_planes,
+    fit_dominant_planes,
+)
 from .types import CameraIntrinsics, Detection, RGBDFrame
 
 
@@ -44,11 +51,11 @@ def segment_surfaces(depth: np.ndarray, intrinsics: CameraIntrinsics, up: Option
     if (intrinsics.width, intrinsics.height) != (w, h):
         intrinsics = intrinsics.scaled(w, h)
     xyz = backproject(depth, intrinsics)
-    if up is None:
-        up = estimate_up_from_planes(xyz)
-    up = estimate_up(xyz, up)
     if planes is None:
-        planes = find_scene_planes(xyz, up)
+        fitted = fit_dominant_planes(xyz)
+        up = estimate_up(xyz, up if up is not None else estimate_up_from_planes(xyz, planes=fitted))
+        planes = find_scene_planes(xyz, up, planes=fitted)
+    up = estimate_up(xyz, up)
     free = np.isfinite(depth) & (depth > 0) & ~planes.structure_mask(xyz, cfg.structure_distance_m)
     s = cfg.stride
     z = np.where(free, depth, np.nan)[::s, ::s]

@@ -226,8 +226,8 @@ class PlaneFit:
     inlier_fraction: float
 
 
-def fit_dominant_planes(points: np.ndarray, max_planes: int = 3, distance_m: float = 0.02, min_fraction: float = 0.1,
-                        voxel_m: float = 0.03, seed: int = 0) -> list[PlaneFit]:
+def fit_dominant_planes(points: np.ndarray, max_planes: int = 6, distance_m: float = 0.02, min_fraction: float = 0.02,
+                        voxel_m: float = 0.04, seed: int = 0, iterations: int = 150) -> list[PlaneFit]:
     """Large planes (floor, walls, table tops) by sequential RANSAC on a voxel-downsampled cloud."""
     import open3d as o3d
 
@@ -241,7 +241,7 @@ def fit_dominant_planes(points: np.ndarray, max_planes: int = 3, distance_m: flo
     for _ in range(max_planes):
         if len(cloud.points) < 50:
             break
-        model, inliers = cloud.segment_plane(distance_threshold=distance_m, ransac_n=3, num_iterations=300)
+        model, inliers = cloud.segment_plane(distance_threshold=distance_m, ransac_n=3, num_iterations=iterations)
         frac = len(inliers) / total
         if frac < min_fraction:
             break
@@ -255,12 +255,14 @@ def fit_dominant_planes(points: np.ndarray, max_planes: int = 3, distance_m: flo
     return planes
 
 
-def estimate_up_from_planes(points: np.ndarray, prior: Optional[np.ndarray] = None, max_tilt_deg: float = 40.0) -> Optional[np.ndarray]:
+def estimate_up_from_planes(points: np.ndarray, prior: Optional[np.ndarray] = None, max_tilt_deg: float = 40.0,
+                            planes: Optional[list[PlaneFit]] = None, min_fraction: float = 0.05) -> Optional[np.ndarray]:
     """Gravity up from the floor (or another large horizontal plane): the dominant plane whose normal is
     within `max_tilt_deg` of the prior up (a level camera: -y). None when no such plane is visible."""
     prior_up = estimate_up(points, prior)
     best: Optional[PlaneFit] = None
-    for plane in fit_dominant_planes(points):
+    candidates = fit_dominant_planes(points) if planes is None else planes
+    for plane in (p for p in candidates if p.inlier_fraction >= min_fraction):
         n = plane.normal if plane.normal @ prior_up >= 0 else -plane.normal
         tilt = math.degrees(math.acos(float(np.clip(n @ prior_up, -1.0, 1.0))))
         # The floor is the lowest horizontal plane: the camera looks down on it (camera on its +normal side).
@@ -286,7 +288,7 @@ class ScenePlanes:
 
 
 def find_scene_planes(points: np.ndarray, up: np.ndarray, max_tilt_deg: float = 15.0, min_fraction: float = 0.02,
-                      max_behind_fraction: float = 0.03) -> ScenePlanes:
+                      max_behind_fraction: float = 0.03, planes: Optional[list[PlaneFit]] = None) -> ScenePlanes:
     """Floor and walls among the dominant planes.
 
     Structure is what nothing stands behind: a horizontal plane is the floor, and a vertical plane a
@@ -298,7 +300,8 @@ def find_scene_planes(points: np.ndarray, up: np.ndarray, max_tilt_deg: float = 
     pts = subsample(valid_points(points), 20000, seed=2)
     floor: Optional[PlaneFit] = None
     walls: list[PlaneFit] = []
-    for plane in fit_dominant_planes(points, max_planes=6, min_fraction=min_fraction):
+    candidates = fit_dominant_planes(points, min_fraction=min_fraction) if planes is None else planes
+    for plane in (p for p in candidates if p.inlier_fraction >= min_fraction):
         behind = float(np.mean(pts @ plane.normal + plane.offset < -0.05)) if len(pts) else 1.0
         if behind > max_behind_fraction:
             continue

@@ -27,6 +27,8 @@ from .geometry import (
     depth_noise_sigma,
     estimate_up,
     estimate_up_from_planes,
+    find_scene_planes,
+    fit_dominant_planes,
     gap_probability,
     robust_surface_gap,
     support_geometry,
@@ -70,7 +72,8 @@ class GeometryEngine:
             from .detectors.oid_ssd import OidSsdDetector
 
             self._ssd = OidSsdDetector(model_dir=model_dir, score_threshold=score_threshold)
-        self.last_lifted: dict[str, LiftedObject] = {}
+        self.last_lifted: dict[str, LiftedObject] = {}  # the last frame's lifted objects, by detection id
+        self.last_up: Optional[np.ndarray] = None
 
     # --- detection --------------------------------------------------------------------------------
     def set_annotations(self, detections: list[Detection]) -> None:
@@ -113,9 +116,12 @@ class GeometryEngine:
         if frame.depth is not None and dets:
             t1 = time.perf_counter()
             xyz = backproject(frame.depth, frame.intrinsics.scaled(*frame.depth.shape[::-1]))
-            up = frame.up if frame.up is not None else estimate_up_from_planes(xyz)
+            planes = fit_dominant_planes(xyz)
+            up = frame.up if frame.up is not None else estimate_up_from_planes(xyz, planes=planes)
             up = estimate_up(xyz, up)
-            lifted = lift_detections(frame.depth, frame.intrinsics, dets, up, self.lifting)
+            self.last_up = up
+            scene_planes = find_scene_planes(xyz, up, planes=planes)
+            lifted = lift_detections(frame.depth, frame.intrinsics, dets, up, self.lifting, scene_planes)
             kept = []
             for det, obj in zip(dets, lifted, strict=True):
                 if obj is None:
@@ -139,11 +145,14 @@ class GeometryEngine:
         return answer_from_scene(scene, q)
 
     # --- relations --------------------------------------------------------------------------------
-    def measure(self, a: Detection, b: Detection, up: np.ndarray) -> PairMeasurement:
+    def measure(self, a: Detection, b: Detection, up: np.ndarray, gap_m: Optional[float] = None) -> PairMeasurement:
+        """Metric facts of the ordered pair; pass `gap_m` when the (symmetric) surface gap is known."""
         pa, pb = self.last_lifted[a.id], self.last_lifted[b.id]
-        gap = robust_surface_gap(pa.points, pb.points)
+        gap = robust_surface_gap(pa.points, pb.points, max_points=2000) if gap_m is None else gap_m
         sigma = max(pa.depth_sigma_m, pb.depth_sigma_m)
         sup = support_geometry(pa.points, pb.points, up, subject_bottom_m=pa.bottom_height(up))
+        # Thin or dark parts of the subject may have no depth; its 2D box still says which columns it spans.
+        sup.lateral_overlap = max(sup.lateral_overlap, _column_overlap(a.box2d, b.box2d))
         return PairMeasurement(a.id, b.id, gap, sigma, sup.probability(self.thresholds), sup.vertical_gap_m)
 
     def relations(self, dets: list[Detection], up: np.ndarray) -> list[Relation]:
@@ -151,8 +160,9 @@ class GeometryEngine:
         out: list[Relation] = []
         for i, a in enumerate(dets):
             for b in dets[i + 1:]:
-                ab, ba = self.measure(a, b, up), self.measure(b, a, up)
-                gap = min(ab.gap_m, ba.gap_m)
+                ab = self.measure(a, b, up)
+                ba = self.measure(b, a, up, gap_m=ab.gap_m)
+                gap = ab.gap_m
                 sigma = ab.sigma_m
                 p_near = gap_probability(gap, t.near_decision_m, sigma)
                 near = p_near >= 0.5
@@ -174,6 +184,12 @@ def _relation(a: Detection, b: Detection, rtype: RelationType, predicate: str, h
     return Relation(subject_id=a.id, object_id=b.id, subject=a.description, object=b.description, type=rtype,
                     predicate=predicate, holds=bool(holds), confidence=float(confidence), distance_m=float(distance),
                     source="geometry")
+
+
+def _column_overlap(subject_box: tuple, object_box: tuple) -> float:
+    """Share of the subject box's image columns that the object box spans too."""
+    inter = min(subject_box[2], object_box[2]) - max(subject_box[0], object_box[0])
+    return max(0.0, inter) / max(subject_box[2] - subject_box[0], 1e-6)
 
 
 def _copy_detection(d: Detection) -> Detection:

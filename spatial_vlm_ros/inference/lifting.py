@@ -181,10 +181,13 @@ def remove_support_plane(points: np.ndarray, up: np.ndarray, cfg: LiftingConfig 
     if len(points) < 50:
         return keep
     o3d.utility.random.seed(seed)
-    cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(points.astype(np.float64)))
-    model, inliers = cloud.segment_plane(cfg.support_plane_distance_m, 3, 200)
-    if len(inliers) < cfg.support_plane_min_fraction * len(points):
+    sample = points if len(points) <= 3000 else points[np.random.default_rng(seed).choice(len(points), 3000, replace=False)]
+    cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(sample.astype(np.float64)))
+    model, sample_inliers = cloud.segment_plane(cfg.support_plane_distance_m, 3, 100)
+    if len(sample_inliers) < cfg.support_plane_min_fraction * len(sample):
         return keep
+    inliers = np.flatnonzero(np.abs(points @ np.asarray(model[:3]) + model[3]) / np.linalg.norm(model[:3])
+                             <= cfg.support_plane_distance_m)
     normal = np.asarray(model[:3]) / np.linalg.norm(model[:3])
     tilt = math.degrees(math.acos(min(1.0, abs(float(normal @ up)))))
     heights = points @ up

@@ -144,20 +144,26 @@ class SpatialVLM(PreTrainedModel):
 
     def answer_logits(self, object_tokens, object_mask, pair_tokens, pair_mask, qa: QAInputs,
                       hidden_cot_k: Optional[int] = None):
-        """-> (answer logits (M, La, V), latent states (M, K, H))."""
+        """-> (answer logits (M, La, V), latent states (M, K, H)).
+
+        The sequence of row m is [BOS][objects][pairs][question][K latents][answer] of image
+        image_index[m]. The [BOS][objects][pairs] prefix is run once per image and its key/value
+        cache is shared by all of that image's questions, so a question costs only its own tokens."""
         ii = qa.image_index
-        m = ii.shape[0]
+        m, b = ii.shape[0], object_tokens.shape[0]
         embed = self.language_head.embed_tokens
-        bos = embed(torch.full((m, 1), self.config.bos_token_id, device=ii.device, dtype=torch.long))
-        latents = self.hidden_cot(m, hidden_cot_k).to(bos.dtype)
+        bos = embed(torch.full((b, 1), self.config.bos_token_id, device=ii.device, dtype=torch.long))
+        prefix = torch.cat([bos, object_tokens, pair_tokens], 1)
+        ones = torch.ones(b, 1, dtype=torch.bool, device=ii.device)
+        prefix_mask = torch.cat([ones, object_mask, pair_mask], 1)
+        latents = self.hidden_cot(m, hidden_cot_k).to(prefix.dtype)
         k = latents.shape[1]
         la = qa.answer_input_ids.shape[1]
-        embeds = torch.cat([bos, object_tokens[ii], pair_tokens[ii], embed(qa.question_ids), latents,
-                            embed(qa.answer_input_ids)], 1)
-        ones = torch.ones(m, 1, dtype=torch.bool, device=ii.device)
-        mask = torch.cat([ones, object_mask[ii], pair_mask[ii], qa.question_mask, ones.expand(m, k), qa.answer_mask], 1)
-        logits, hidden = self.language_head(embeds, mask.long())
-        start = embeds.shape[1] - la
+        suffix = torch.cat([embed(qa.question_ids), latents, embed(qa.answer_input_ids)], 1)
+        suffix_mask = torch.cat([qa.question_mask, torch.ones(m, k, dtype=torch.bool, device=ii.device),
+                                 qa.answer_mask], 1)
+        logits, hidden = self.language_head.prefix_then_suffix(prefix, prefix_mask, ii, suffix, suffix_mask)
+        start = suffix.shape[1] - la
         return logits[:, start:], hidden[:, start - k: start]
 
     # --- the full forward used in training ---------------------------------------------------

@@ -23,7 +23,7 @@ class NodeStats:
     queries: int = 0
     queries_failed: int = 0
     _done: deque = field(default_factory=lambda: deque(maxlen=512))  # (wall time, latency ms)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _lock: threading.RLock = field(default_factory=threading.RLock)
 
     def count_error(self, kind: str) -> None:
         with self._lock:
@@ -56,9 +56,10 @@ class NodeStats:
 
     def to_msg(self, stamp, node_name: str, healthy: bool = True) -> DiagnosticArray:
         mean, p95 = self.latency_ms()
+        rate = self.rate_hz()
         with self._lock:
             values = {
-                "device": self.device, "model": self.model, "rate_hz": f"{self.rate_hz():.2f}",
+                "device": self.device, "model": self.model, "rate_hz": f"{rate:.2f}",
                 "latency_mean_ms": f"{mean:.1f}", "latency_p95_ms": f"{p95:.1f}",
                 "frames_in": str(self.frames_in), "frames_out": str(self.frames_out),
                 "queries": str(self.queries), "queries_failed": str(self.queries_failed),

@@ -55,6 +55,8 @@ class GraphClient:
     topics: InputTopics = field(default_factory=InputTopics)
     name: str = "spatial_vlm_client"
     keep: int = 50  # messages kept per output topic
+    collect: bool = True  # subscribe to the node's outputs and /diagnostics
+    inputs: bool = True  # create the camera-topic publishers
 
     def __post_init__(self) -> None:
         if not rclpy.ok():
@@ -66,13 +68,16 @@ class GraphClient:
         self.received: dict[str, list[Received]] = defaultdict(list)
         self._lock = threading.Lock()
         qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
-        self._pub = {"color": self.node.create_publisher(Image, self.topics.color, qos),
-                     "depth": self.node.create_publisher(Image, self.topics.depth, qos),
-                     "camera_info": self.node.create_publisher(CameraInfo, self.topics.camera_info, qos),
-                     "points": self.node.create_publisher(PointCloud2, self.topics.points, qos)}
-        for name, msg_type in OUTPUTS.items():
-            self.node.create_subscription(msg_type, f"{self.node_fqn}/{name}", self._collector(name), qos)
-        self.node.create_subscription(DiagnosticArray, "/diagnostics", self._collector("diagnostics"), qos)
+        self._pub = {}
+        if self.inputs:
+            self._pub = {"color": self.node.create_publisher(Image, self.topics.color, qos),
+                         "depth": self.node.create_publisher(Image, self.topics.depth, qos),
+                         "camera_info": self.node.create_publisher(CameraInfo, self.topics.camera_info, qos),
+                         "points": self.node.create_publisher(PointCloud2, self.topics.points, qos)}
+        if self.collect:
+            for name, msg_type in OUTPUTS.items():
+                self.node.create_subscription(msg_type, f"{self.node_fqn}/{name}", self._collector(name), qos)
+            self.node.create_subscription(DiagnosticArray, "/diagnostics", self._collector("diagnostics"), qos)
         self.query_client = self.node.create_client(QuerySpatialRelation, f"{self.node_fqn}/query")
         self._executor = SingleThreadedExecutor()
         self._executor.add_node(self.node)
@@ -112,10 +117,15 @@ class GraphClient:
         """Publish any message on one input topic (color, depth, camera_info, points): for bad-input tests."""
         self._pub[key].publish(msg)
 
-    def wait_for_subscribers(self, timeout_s: float = 20.0) -> bool:
+    def wait_for_subscribers(self, timeout_s: float = 20.0, keys: tuple[str, ...] = ("color", "camera_info")) -> bool:
+        """True once the perception node itself (not any other subscriber) listens on the input topics."""
+        node_name = self.node_fqn.rsplit("/", 1)[-1]
         end = time.monotonic() + timeout_s
         while time.monotonic() < end:
-            if self._pub["color"].get_subscription_count() > 0 and self._pub["camera_info"].get_subscription_count() > 0:
+            ok = all(any(info.node_name == node_name
+                         for info in self.node.get_subscriptions_info_by_topic(self._pub[k].topic_name))
+                     for k in keys)
+            if ok:
                 return True
             time.sleep(0.1)
         return False

@@ -300,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         node._active = False
         node._release()
-        executor.shutdown()
+        executor.shutdown(timeout_sec=5.0)
         node.destroy_node()
         if rclpy.ok():
             rclpy.shutdown()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -240,3 +241,137 @@ def horizontal_center_error(predicted: Box3D, annotated: Box3D, up: np.ndarray) 
     d = np.asarray(predicted.center) - np.asarray(annotated.center)
     d = d - (d @ up) * up
     return float(math.sqrt(float(d @ d)))
+
+
+# --- RGB-D recordings (ROS 2 MCAP) ------------------------------------------------------------------
+COLOR_ENCODINGS = {"rgb8": 0, "bgr8": 1, "rgba8": 2, "bgra8": 3}
+DEPTH_ENCODINGS = {"16UC1": 0.001, "mono16": 0.001, "32FC1": 1.0}
+
+
+def read_recording(path: Path | str, every: int = 1, max_pair_dt_s: float = 0.05) -> Iterator[RealFrame]:
+    """Frames of an unlabeled RGB-D recording: a ROS 2 .mcap (colour Image + depth Image + CameraInfo,
+    topics found by their encodings), or any folder `read_frames` understands."""
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"{p}: no such file or directory")
+    if p.is_file() and p.suffix == ".mcap":
+        yield from _mcap_frames(p, every, max_pair_dt_s)
+        return
+    if p.is_file():
+        raise ValueError(f"{p}: not a recording (expected a .mcap file or a realdata folder)")
+    for i, frame in enumerate(read_frames(p)):
+        if i % every == 0:
+            yield frame
+
+
+def _mcap_frames(path: Path, every: int, max_pair_dt_s: float) -> Iterator[RealFrame]:
+    """Pairs each colour image with the nearest-in-time depth image (and the latest CameraInfo)."""
+    from mcap.exceptions import McapError
+    from mcap.reader import make_reader
+    from mcap_ros2.decoder import DecoderFactory
+
+    colors: list[tuple[int, np.ndarray, str]] = []
+    depths: list[tuple[int, np.ndarray]] = []
+    infos: dict[str, CameraIntrinsics] = {}
+    try:
+        with path.open("rb") as f:
+            reader = make_reader(f, decoder_factories=[DecoderFactory()])
+            for schema, channel, _, msg in reader.iter_decoded_messages():
+                name = schema.name if schema else ""
+                if name.endswith("CameraInfo"):
+                    infos[channel.topic] = CameraIntrinsics(float(msg.k[0]), float(msg.k[4]), float(msg.k[2]),
+                                                            float(msg.k[5]), int(msg.width), int(msg.height))
+                elif name.endswith("msg/Image"):
+                    stamp = int(msg.header.stamp.sec) * 1_000_000_000 + int(msg.header.stamp.nanosec)
+                    if msg.encoding in COLOR_ENCODINGS:
+                        colors.append((stamp, _color_image(msg), channel.topic))
+                    elif msg.encoding in DEPTH_ENCODINGS:
+                        depths.append((stamp, _depth_image(msg)))
+    except (McapError, OSError, ValueError, KeyError) as exc:
+        raise ValueError(f"{path}: unreadable MCAP ({type(exc).__name__}: {exc})") from exc
+    if not colors or not depths:
+        raise ValueError(f"{path}: needs a colour Image topic (rgb8/bgr8) and a depth Image topic (16UC1/32FC1); "
+                         f"found {len(colors)} colour and {len(depths)} depth messages")
+    if not infos:
+        raise ValueError(f"{path}: no sensor_msgs/CameraInfo messages (the intrinsics are needed to lift depth)")
+    depth_stamps = np.array([s for s, _ in depths])
+    for i, (stamp, rgb, topic) in enumerate(colors):
+        if i % every:
+            continue
+        j = int(np.argmin(np.abs(depth_stamps - stamp)))
+        if abs(int(depth_stamps[j]) - stamp) > max_pair_dt_s * 1e9:
+            continue
+        depth = depths[j][1]
+        info = _info_for(infos, topic)
+        h, w = depth.shape
+        if rgb.shape[:2] != (h, w):
+            rgb = cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA)
+        intr = info.scaled(w, h) if (info.width, info.height) != (w, h) else info
+        yield RealFrame(f"{path.stem}/{stamp}", rgb, depth, intr)
+
+
+def _info_for(infos: dict[str, CameraIntrinsics], image_topic: str) -> CameraIntrinsics:
+    """The CameraInfo that shares the image's namespace (…/color/image_raw -> …/color/camera_info)."""
+    prefix = image_topic.rsplit("/", 1)[0]
+    for topic, info in infos.items():
+        if topic.rsplit("/", 1)[0] == prefix:
+            return info
+    return next(iter(infos.values()))
+
+
+def _color_image(msg) -> np.ndarray:
+    channels = 4 if msg.encoding.endswith("a8") else 3
+    img = np.frombuffer(bytes(msg.data), np.uint8).reshape(msg.height, msg.step)[:, : msg.width * channels]
+    img = img.reshape(msg.height, msg.width, channels)[:, :, :3]
+    return np.ascontiguousarray(img[:, :, ::-1] if msg.encoding.startswith("bgr") else img)
+
+
+def _depth_image(msg) -> np.ndarray:
+    dtype = np.dtype(np.uint16 if msg.encoding != "32FC1" else np.float32)
+    dtype = dtype.newbyteorder(">" if msg.is_bigendian else "<")
+    raw = np.frombuffer(bytes(msg.data), dtype).reshape(msg.height, msg.step // dtype.itemsize)[:, : msg.width]
+    depth = raw.astype(np.float32) * DEPTH_ENCODINGS[msg.encoding]
+    depth[~np.isfinite(depth) | (depth <= 0)] = np.nan
+    return depth
+
+
+# --- depth completion on real frames ---------------------------------------------------------------
+@dataclass
+class DepthScore:
+    frame: str
+    abs_rel_rgb_only: float  # the engine's depth from RGB alone
+    abs_rel_median_scaled: float  # the same after matching the median (scale-free quality)
+    abs_rel_completion: float  # depth with holes punched in: scored on the hidden pixels
+    abs_rel_nearest_fill: float  # baseline: each hidden pixel copies the nearest measured one
+
+
+def measure_depth_completion(engine, frames: list[RealFrame], hide_fraction: float = 0.3, block_px: int = 32,
+                             seed: int = 0) -> list[DepthScore]:
+    """AbsRel = mean |pred - gt| / gt over pixels with measured depth. Completion hides random
+    `block_px` squares (`hide_fraction` of the image) of the measured depth and scores the engine's depth
+    (SceneResult.depth: measurement where given, prediction in the holes) on exactly those pixels."""
+    from scipy.ndimage import distance_transform_edt
+
+    rng = np.random.default_rng(seed)
+    scores = []
+    for f in frames:
+        gt = f.depth
+        valid = np.isfinite(gt) & (gt > 0)
+        pred = engine.infer(RGBDFrame(f.rgb, f.intrinsics)).depth
+        ok = valid & np.isfinite(pred) & (pred > 0)
+        scale = float(np.median(gt[ok]) / np.median(pred[ok]))
+        h, w = gt.shape
+        hide = np.kron(rng.random((h // block_px + 1, w // block_px + 1)) < hide_fraction,
+                       np.ones((block_px, block_px), bool))[:h, :w]
+        holed = np.where(hide, np.nan, gt).astype(np.float32)
+        completed = engine.infer(RGBDFrame(f.rgb, f.intrinsics, depth=holed)).depth
+        m = hide & valid & np.isfinite(completed) & (completed > 0)
+        _, (iy, ix) = distance_transform_edt(~np.isfinite(holed), return_indices=True)
+        nearest = holed[iy, ix]
+        scores.append(DepthScore(f.name, _abs_rel(pred, gt, ok), _abs_rel(pred * scale, gt, ok), _abs_rel(completed, gt, m),
+                                 _abs_rel(nearest, gt, hide & valid)))
+    return scores
+
+
+def _abs_rel(pred: np.ndarray, gt: np.ndarray, mask: np.ndarray) -> float:
+    return float(np.mean(np.abs(pred[mask] - gt[mask]) / gt[mask])) if mask.any() else math.nan

@@ -221,6 +221,7 @@ def convert_scannet(scene_dirs: list[Path], out: Path, every: int = 1, seed: int
     """Write ScanNet scenes as one svlm-scenes-1 split (gt depth = the sensor depth: no exact depth exists)."""
     (out / "frames").mkdir(parents=True, exist_ok=True)
     n = 0
+    categories: set[str] = set()
     with (out / "samples.jsonl").open("w") as f:
         for scene_index, scene_dir in enumerate(scene_dirs):
             scene = ScanNetScene(scene_dir)
@@ -230,8 +231,10 @@ def convert_scannet(scene_dirs: list[Path], out: Path, every: int = 1, seed: int
                 (out / sample.depth).write_bytes(encode_png(images.sensor_depth_mm))
                 (out / sample.gt).write_bytes(encode_npz({"depth": images.depth, "instance": images.instance}))
                 f.write(sample.to_line() + "\n")
+                categories.update(o.category for o in sample.objects)
                 n += 1
-    meta = SplitMeta(FORMAT_VERSION, split, seed, len(scene_dirs), n, [], list(NAMED), asdict(DEFAULT_THRESHOLDS),
+    meta = SplitMeta(FORMAT_VERSION, split, seed, len(scene_dirs), n, sorted(categories), list(NAMED),
+                     asdict(DEFAULT_THRESHOLDS),
                      {"generator": "scannet", "sources": [str(p) for p in scene_dirs]})
     (out / "meta.json").write_text(json.dumps(meta.to_json(), indent=1) + "\n")
     return n

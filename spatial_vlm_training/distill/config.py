@@ -25,7 +25,9 @@ class LossConfig:
 class TrainConfig:
     model: dict[str, Any] = field(default_factory=dict)  # SpatialVLMConfig keyword arguments
     loss: LossConfig = field(default_factory=LossConfig)
-    batch_size: int = 16
+    batch_size: int = 16  # frames per perception step
+    lang_batch_size: int = 32  # frames whose questions form one language step (without RoI features)
+    perception_every: int = 1  # run the image heads every n-th step
     lr: float = 2e-3
     lm_lr: float = 1e-3
     weight_decay: float = 0.01

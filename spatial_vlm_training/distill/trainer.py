@@ -47,12 +47,18 @@ def seed_everything(seed: int) -> None:
 
 
 def compute_losses(model: SpatialVLM, batch: Batch, cfg: TrainConfig) -> tuple[dict[str, torch.Tensor], object]:
-    out = model(batch.pixel_values, batch.depth, batch.objects, batch.qa)
     lc = cfg.loss
+    has_qa = batch.qa is not None and batch.qa.image_index.numel() > 0
+    if model.config.use_roi_features or batch.pixel_values is None:
+        out = model(batch.pixel_values, batch.depth, batch.objects, batch.qa if has_qa else None)
+        lang = out
+    else:
+        out = model(batch.pixel_values, batch.depth)
+        lang = model(objects=batch.objects, qa=batch.qa if has_qa else None) if batch.objects is not None else out
     losses: dict[str, torch.Tensor] = {}
     teach = batch.teacher
-    if out.answer_logits is not None and lc.answer > 0:
-        losses["answer"] = answer_loss(out.answer_logits, batch.qa.answer_labels, teach.answer_topk_ids,
+    if lang.answer_logits is not None and lc.answer > 0:
+        losses["answer"] = answer_loss(lang.answer_logits, batch.qa.answer_labels, teach.answer_topk_ids,
                                        teach.answer_topk_logprobs, teach.answer_has_soft, lc.temperature,
                                        lc.soft_answer_weight)
     if out.log_depth is not None and lc.depth > 0:
@@ -64,8 +70,8 @@ def compute_losses(model: SpatialVLM, batch: Batch, cfg: TrainConfig) -> tuple[d
         losses["detection"] = detection_loss(out, batch.detection, teach.heatmap)
     if out.segmentation_logits is not None and lc.segmentation > 0:
         losses["segmentation"] = torch.nn.functional.cross_entropy(out.segmentation_logits.float(), batch.segmentation)
-    if out.color_logits is not None and lc.color > 0 and (batch.color_labels >= 0).any():
-        losses["color"] = torch.nn.functional.cross_entropy(out.color_logits.flatten(0, 1).float(),
+    if lang.color_logits is not None and lc.color > 0 and (batch.color_labels >= 0).any():
+        losses["color"] = torch.nn.functional.cross_entropy(lang.color_logits.flatten(0, 1).float(),
                                                             batch.color_labels.flatten(), ignore_index=-1)
     return losses, out
 
@@ -127,6 +133,7 @@ def train(cfg: TrainConfig, data_dir: Path | str, out_dir: Path | str, val_dir: 
     accelerator = Accelerator(cpu=not torch.cuda.is_available())
     model, weighting, optimizer, scheduler = accelerator.prepare(model, weighting, optimizer, scheduler)
     device = accelerator.device
+    unwrapped_cfg = accelerator.unwrap_model(model).config
 
     ckpt = out_dir / "checkpoint"
     step, elapsed_before = 0, 0.0
@@ -154,7 +161,9 @@ def train(cfg: TrainConfig, data_dir: Path | str, out_dir: Path | str, val_dir: 
             order, pos = rng.permutation(n), 0
         idx = order[pos: pos + cfg.batch_size]
         pos += cfg.batch_size
-        batch = data.batch(idx, rng, cfg.depth_dropout).to(device)
+        lang_idx = idx if unwrapped_cfg.use_roi_features else rng.choice(n, min(cfg.lang_batch_size, n), replace=False)
+        images = unwrapped_cfg.use_roi_features or step % max(1, cfg.perception_every) == 0
+        batch = data.batch(idx, rng, cfg.depth_dropout, lang_indices=lang_idx, images=images).to(device)
         losses, _ = compute_losses(accelerator.unwrap_model(model), batch, cfg)
         total = weighting(losses)
         optimizer.zero_grad(set_to_none=True)

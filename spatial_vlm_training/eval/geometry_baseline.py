@@ -12,13 +12,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from spatial_vlm_ros.inference.geometry import (
-    DEFAULT_THRESHOLDS,
-    backproject,
-    rests_on,
-    surface_gap,
-    valid_points,
-)
+from spatial_vlm_ros.inference.geometry import DEFAULT_THRESHOLDS, backproject, surface_gap, valid_points
 from spatial_vlm_ros.inference.types import (
     PREDICATES,
     Answer,
@@ -33,6 +27,27 @@ from ..data.sample import SceneSample, iter_samples
 from .question_parser import QuestionParseError, parse_question
 
 FLOOR_BAND_M = 0.03  # an object whose bottom is this close to the lowest visible surface stands on the floor
+SUPPORT_GAP_M = 0.05  # visible surfaces of a supported object stay a few cm from its (hidden) contact
+
+
+def rests_on_locally(points_subject: np.ndarray, points_object: np.ndarray, up: np.ndarray,
+                     tol_m: float = 0.03) -> bool:
+    """The subject's bottom sits on the object's surface right under it: only the object's points
+    within the subject's horizontal footprint count, so a shelf board or desk top is compared with
+    the object on it, not with the furniture's highest point."""
+    if len(points_subject) < 10 or len(points_object) < 10:
+        return False
+    ha, hb = points_subject @ up, points_object @ up
+    flat_a = points_subject - ha[:, None] * up
+    flat_b = points_object - hb[:, None] * up
+    center = np.median(flat_a, axis=0)
+    radius = float(np.percentile(np.linalg.norm(flat_a - center, axis=1), 95)) + 0.02
+    bottom_a = float(np.percentile(ha, 2))
+    under = (np.linalg.norm(flat_b - center, axis=1) <= radius) & (hb <= bottom_a + tol_m)
+    if under.sum() < 10:
+        return False
+    top_b = float(np.percentile(hb[under], 98))
+    return bool(abs(bottom_a - top_b) <= tol_m and np.median(ha) > np.median(hb[under]))
 
 
 class GeometryBaselineEngine:
@@ -69,7 +84,7 @@ class GeometryBaselineEngine:
                     gaps[key] = surface_gap(pts[a], pts[b])
                 g = gaps[key]
                 touching = bool(np.isfinite(g) and g <= t.contact_decision_m)
-                on[a, b] = touching and rests_on(pts[a], pts[b], up, t.support_tolerance_m)
+                on[a, b] = bool(np.isfinite(g) and g <= SUPPORT_GAP_M) and rests_on_locally(pts[a], pts[b], up)
                 near = bool(np.isfinite(g) and g <= t.near_decision_m)
                 for rtype, holds in ((RelationType.PROXIMITY, near), (RelationType.CONTACT, touching),
                                      (RelationType.SUPPORT, on[a, b])):

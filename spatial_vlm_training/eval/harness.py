@@ -20,6 +20,10 @@ from .metrics import DetectionAccumulator, F1Counter, depth_errors
 QUESTION_GROUPS = {"proximity": "proximity_accuracy", "contact": "contact_accuracy", "support": "contact_accuracy"}
 
 
+class EngineError(ValueError):
+    """The engine under test raised; the message names the frame."""
+
+
 @dataclass
 class EvalReport:
     model: str
@@ -67,8 +71,12 @@ def evaluate(engine: SpatialEngine, data_dir: Path | str, model_name: str = "", 
         frame = frame_from_sample(sample)
         gt_depth, _ = sample.load_gt()
         start = time.perf_counter()
-        scene = engine.infer(frame)
-        answers = [engine.answer(frame, scene, q.question) for q in sample.qa]
+        try:
+            scene = engine.infer(frame)
+            answers = [engine.answer(frame, scene, q.question) for q in sample.qa]
+        except Exception as exc:  # one line naming the frame, not a traceback from deep inside a model
+            raise EngineError(f"{sample.root / sample.rgb}: the model failed on frame {sample.id} "
+                              f"({type(exc).__name__}: {exc})") from exc
         latency.append(1000 * (time.perf_counter() - start))
         for q, a in zip(sample.qa, answers, strict=True):
             ok = bool(a.success) and answer_correct(a.text, q.answer, q.kind)

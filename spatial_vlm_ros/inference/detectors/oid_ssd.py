@@ -15,7 +15,7 @@ import numpy as np
 from ..types import Detection
 from .colour_names import dominant_colour_name
 from .ssd_anchors import SsdAnchorConfig, generate_anchors
-from .ssd_decode import BoxCoderScales, class_aware_nms, decode_boxes
+from .ssd_decode import BoxCoderScales, class_aware_nms, decode_boxes, nms
 
 MODEL_FILE = "ssd_mobilenetv2_oidv4_fp16.tflite"
 LABEL_FILE = "labels.txt"
@@ -54,7 +54,7 @@ class OidSsdDetector:
     """`detect(rgb) -> list[Detection]` for an (H, W, 3) uint8 RGB image."""
 
     def __init__(self, model_dir: str | Path | None = None, score_threshold: float = 0.4, iou_threshold: float = 0.45,
-                 max_detections: int = 50, num_threads: int = 2) -> None:
+                 max_detections: int = 50, num_threads: int = 2, cross_class_iou: float = 0.8) -> None:
         model_dir = Path(model_dir) if model_dir else default_model_dir()
         model_path = model_dir / MODEL_FILE
         if not model_path.is_file():
@@ -79,6 +79,7 @@ class OidSsdDetector:
         self.score_threshold = score_threshold
         self.iou_threshold = iou_threshold
         self.max_detections = max_detections
+        self.cross_class_iou = cross_class_iou
 
     def preprocess(self, rgb: np.ndarray) -> np.ndarray:
         # The TF OD API trained it with a fixed_shape_resizer: stretch to the input, no letterbox.
@@ -103,6 +104,8 @@ class OidSsdDetector:
         boxes = decode_boxes(encodings[keep], self.anchors[keep], self.scales)
         classes, scores = classes[keep], scores[keep]
         order = class_aware_nms(boxes, scores, classes, self.iou_threshold, self.max_detections)
+        # One object, two near-synonymous classes (Desk/Table, Mug/Coffee cup): keep the more confident.
+        order = order[nms(boxes[order], scores[order], self.cross_class_iou, self.max_detections)]
         h, w = rgb.shape[:2]
         px = np.clip(boxes[order] * np.array([w, h, w, h]), 0, [w, h, w, h])
         return RawDetections(px, scores[order], [self.labels[c] for c in classes[order]])

@@ -34,8 +34,10 @@ def draw_scene(rgb: np.ndarray, scene: SceneResult, title: str = "", depth: Opti
         cmap[~valid] = 0
         panels.append(cmap)
     body = np.hstack(panels)
-    held = sorted((r for r in scene.relations if r.holds and r.predicate != "near"), key=lambda r: -r.confidence)
-    held += sorted((r for r in scene.relations if r.holds and r.predicate == "near"), key=lambda r: -r.confidence)
+    # Support and contact first (the interesting facts), then "near"; "far" is the default and not listed.
+    order = {"on": 0, "touching": 1, "near": 2}
+    held = sorted((r for r in scene.relations if r.holds and r.predicate in order),
+                  key=lambda r: (order[r.predicate], -r.confidence))
     lines = [title] if title else []
     lines += [f"{r.subject} {r.predicate} {r.object}  p={r.confidence:.2f}  gap={r.distance_m * 100:.1f} cm"
               for r in held[:max_relations]]

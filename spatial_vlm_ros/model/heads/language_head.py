@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from transformers import LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM
+from transformers import DynamicCache, LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM
 
 
 def build_causal_lm(config) -> nn.Module:
@@ -34,6 +34,23 @@ class LanguageHead(nn.Module):
     @property
     def embed_tokens(self) -> nn.Embedding:
         return self.lm.get_input_embeddings()
+
+    def prefix_then_suffix(self, prefix: torch.Tensor, prefix_mask: torch.Tensor, index: torch.Tensor,
+                           suffix: torch.Tensor, suffix_mask: torch.Tensor):
+        """Run each distinct prefix once, then every suffix row against the cache of prefix[index[row]].
+        -> (suffix logits (M, Ts, V), suffix last hidden states (M, Ts, H))."""
+        tp = prefix.shape[1]
+        pos = (prefix_mask.long().cumsum(-1) - 1).clamp(min=0)
+        cache = DynamicCache(config=self.lm.config)
+        self.lm.model(inputs_embeds=prefix, attention_mask=prefix_mask.long(), position_ids=pos,
+                      cache=cache, use_cache=True, cache_position=torch.arange(tp, device=prefix.device))
+        cache.reorder_cache(index)
+        full_mask = torch.cat([prefix_mask[index], suffix_mask], 1).long()
+        spos = prefix_mask[index].long().sum(-1, keepdim=True) + suffix_mask.long().cumsum(-1) - 1
+        out = self.lm(inputs_embeds=suffix, attention_mask=full_mask, position_ids=spos.clamp(min=0),
+                      cache=cache, use_cache=True, output_hidden_states=True,
+                      cache_position=torch.arange(tp, tp + suffix.shape[1], device=suffix.device))
+        return out.logits, out.hidden_states[-1]
 
     def forward(self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor):
         """-> (logits (M, T, V), last hidden states (M, T, H))."""

@@ -1,0 +1,250 @@
+"""Render bench/README.md from bench/results/*.json: every number, the machine it came from, targets.
+
+`spatial-vlm bench report` rewrites the file; `bench all` calls it at the end, so the table never
+drifts from the JSON. Missing result files show as "not run yet" rather than stale numbers.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from bench.common import REPO, RESULTS
+
+README = REPO / "bench" / "README.md"
+
+INTRO = """# Benchmarks
+
+Speed is a feature of this product (the paper's headline: 8.7x lower latency at 3x smaller size), so
+it is measured in benchmarks, never in timed tests. Every number below is generated from
+`bench/results/*.json` by `spatial-vlm bench report` (run by `bench all`); ratios always come from one
+run with both models side by side; absolute times are only meaningful with the machine named.
+
+| command | what it measures | writes |
+|---|---|---|
+| `spatial-vlm bench model` | embedded teacher vs student on the CPU, batch 1, same generated 640x480 frames: infer()/answer() median + p95, parameters, peak RSS, ratios; Hidden CoT K = 0/4/8/16 | `bench/results/model.json` |
+| `spatial-vlm bench node` | the node in its own process, a camera process streaming 640x480 RGB-D at 30 Hz over Fast DDS shared memory, then ~/query at 50 req/s: output rate, stamp-to-output latency, drops, CPU, service latency and errors | `bench/results/node.json` |
+| `spatial-vlm bench gpu` (= `python3 bench/paper_scale_gpu.py`) | paper-size models on one GPU (bf16, batch 1, 576 visual tokens, 32-token answers): 7B teacher and 2.4B student eager `generate` vs the static engine (`spatial_vlm_ros/inference/static_decoder.py`) | `bench/results/gpu_paper_scale.json` |
+| `spatial-vlm bench all` | model + node (+ gpu when CUDA is present), then this README | all of the above |
+| `make bench` | `bench all` | |
+
+The GPU benchmark needs only torch + transformers, so it runs on a bare GPU box from the repo root:
+`python3 bench/paper_scale_gpu.py --out $OUT/gpu_paper_scale.json` (about 3-4 minutes, compile
+included; `--smoke` runs the same code at toy size on a CPU; without CUDA it prints `skipped: no CUDA`).
+"""
+
+
+def _load(name: str) -> dict | None:
+    path = RESULTS / name
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError:
+        return None
+
+
+def _fmt(value, unit: str = "") -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        text = f"{value:.3g}" if abs(value) < 10 else f"{value:.1f}"
+        return f"{text}{unit}"
+    return f"{value}{unit}"
+
+
+def _met(flag) -> str:
+    return {True: "**met**", False: "**missed**"}.get(flag, "not measured")
+
+
+def _machine_line(data: dict) -> str:
+    m = data.get("machine")
+    if isinstance(m, dict):
+        return (f"{m.get('cpu')} ({m.get('usable_cpus')} usable cores, {m.get('memory_GB')} GB), torch {m.get('torch')}, "
+                f"{m.get('torch_threads')} torch threads; load average at start {m.get('load_avg_1m_at_start')} "
+                f"(the machine is shared); {data.get('date_utc')}")
+    return f"{m}, torch {data.get('torch_version')}, transformers {data.get('transformers_version')}; {data.get('date_utc')}"
+
+
+def model_section(d: dict | None) -> str:
+    if d is None:
+        return "## Model: teacher vs student (CPU)\n\nNot run yet (`spatial-vlm bench model`).\n"
+    rows = [("infer() median", "infer_median_ms", " ms"), ("infer() p95", "infer_p95_ms", " ms"),
+            ("answer() median", "answer_median_ms", " ms"), ("answer() p95", "answer_p95_ms", " ms"),
+            ("parameters", "params", ""), ("weights file", "weights_MB", " MB"),
+            ("peak RSS (load + infer + answer, fresh process)", "peak_rss_MB", " MB"),
+            ("RSS added by the model", "peak_delta_MB", " MB"), ("Hidden CoT K", "hidden_cot_k", "")]
+    lines = ["## Model: teacher vs student (CPU)", "", f"Machine: {_machine_line(d)}.", "",
+             "| | teacher | student |", "|---|---|---|"]
+    for label, key, unit in rows:
+        lines.append(f"| {label} | {_fmt(d.get(f'model.teacher_{key}'), unit)} | "
+                     f"{_fmt(d.get(f'model.student_{key}'), unit)} |")
+    lines += ["", "| ratio (teacher / student, one run) | measured | target | |", "|---|---|---|---|"]
+    targets = d.get("targets", {})
+    for key in ("model.latency_ratio", "model.size_ratio"):
+        t = targets.get(key, {})
+        lines.append(f"| `{key}` | {_fmt(d.get(key), 'x')} | {t.get('target', '-')} | {_met(t.get('met'))} |")
+    lines.append(f"| `model.answer_latency_ratio` | {_fmt(d.get('model.answer_latency_ratio'), 'x')} | - | |")
+    lines.append(f"| `model.memory_ratio` | {_fmt(d.get('model.memory_ratio'), 'x')} | - | |")
+    ks = [k for k in d.get("settings", {}).get("k_values", []) if f"model.hidden_cot_k{k}_answer_median_ms" in d]
+    if ks:
+        lines += ["", f"Hidden CoT K (student, trained with K={d.get('model.hidden_cot_trained_k')}; larger K are "
+                  "timed with extra untrained latents, latency only):", "",
+                  "| K | infer() median | answer() median |", "|---|---|---|"]
+        for k in ks:
+            lines.append(f"| {k} | {_fmt(d.get(f'model.hidden_cot_k{k}_infer_median_ms'), ' ms')} | "
+                         f"{_fmt(d.get(f'model.hidden_cot_k{k}_answer_median_ms'), ' ms')} |")
+    for name in ("student", "teacher"):
+        stages = d.get(f"model.{name}_stage_median_ms")
+        if stages:
+            parts = ", ".join(f"{k} {_fmt(v)} ms" for k, v in stages.items())
+            lines += ["", f"Where the {name}'s infer() time goes (median per stage): {parts}."]
+    prof = d.get("profile_student_top_self_time")
+    if prof:
+        top = "; ".join(f"`{r['function']}` {r['self_ms']} ms" for r in prof[:6])
+        lines += ["", f"cProfile of one student infer + answer, top self time: {top}."]
+    if d.get("errors"):
+        lines += ["", f"Errors: {d['errors']}"]
+    return "\n".join(lines) + "\n"
+
+
+def node_section(d: dict | None) -> str:
+    if d is None:
+        return "## Node end to end (ROS 2)\n\nNot run yet (`spatial-vlm bench node`).\n"
+    s = d.get("settings", {})
+    lines = ["## Node end to end (ROS 2)", "", f"Machine: {_machine_line(d)}.",
+             f"Input {s.get('input_size')} RGB-D ({s.get('depth_encoding')} depth) at {s.get('input_hz')} Hz, "
+             f"{s.get('duration_s')} s per phase after {s.get('warmup_s')} s warm-up; node parameters "
+             f"{', '.join(s.get('node_params', []))}; {s.get('transport')}.", "",
+             "| | stream only | stream + queries |", "|---|---|---|"]
+    for label, key, unit in (("output rate", "output_hz", " Hz"), ("input rate", "input_hz", " Hz"),
+                             ("stamp-to-output latency median", "latency_median_ms", " ms"),
+                             ("stamp-to-output latency p95", "latency_p95_ms", " ms"),
+                             ("frames published", "frames_published", ""), ("frames output", "frames_output", ""),
+                             ("dropped (not processed) frames", "dropped_frames", ""),
+                             ("node CPU (100 % = one core)", "node_cpu_percent", " %"),
+                             ("whole machine CPU", "machine_cpu_percent", " %"), ("node RSS", "node_rss_MB", " MB")):
+        lines.append(f"| {label} | {_fmt(d.get(f'node.{key}'), unit)} | "
+                     f"{_fmt(d.get(f'node_under_query_load.{key}'), unit)} |")
+    lines += ["", f"Service `~/query` at {s.get('query_hz')} req/s: {_fmt(d.get('service.requests'))} requests, "
+              f"median {_fmt(d.get('service.latency_median_ms'), ' ms')}, p95 {_fmt(d.get('service.latency_p95_ms'), ' ms')}, "
+              f"errors {_fmt(d.get('service.errors'))} ({d.get('service.errors_by_kind')}), answers with "
+              f"success=false {_fmt(d.get('service.unsuccessful_answers'))}.", "",
+              "| target | measured | |", "|---|---|---|"]
+    for key, t in d.get("targets", {}).items():
+        lines.append(f"| `{key}` {t.get('target')} | {_fmt(t.get('measured'))} | {_met(t.get('met'))} |")
+    if d.get("node_diagnostics_last"):
+        lines += ["", f"The node's own /diagnostics at the end: {d['node_diagnostics_last']}."]
+    if d.get("errors"):
+        lines += ["", f"Errors: {d['errors']}"]
+    return "\n".join(lines) + "\n"
+
+
+def gpu_section(d: dict | None) -> str:
+    if d is None:
+        return ("## Paper-size GPU engine\n\nNot run yet: needs a CUDA GPU (`python3 bench/paper_scale_gpu.py`). "
+                "Reference points measured earlier on an H200 (eager transformers generate, same shapes): "
+                "student 315 ms, teacher 629 ms for a 32-token answer.\n")
+    g = d.get
+    lines = ["## Paper-size GPU engine", "", f"Machine: {_machine_line(d)}; {d.get('settings', {}).get('dtype')}, batch 1, "
+             f"{d.get('settings', {}).get('visual_tokens')} visual tokens, {d.get('settings', {}).get('answer_tokens')}"
+             "-token answers, random init (weights do not change latency)." + (" **Smoke run (toy sizes).**"
+                                                                               if d.get("smoke") else ""), "",
+             "| | teacher (CLIP-L/336 + 7B) | student (VGGT-1B-size + 1B Llama + 8 latents) |", "|---|---|---|"]
+    for label, key, unit in (("parameters", "params_B", " B"), ("eager generate, end to end", "eager_ms", " ms"),
+                             ("static engine, end to end", "static_ms", " ms"),
+                             ("static engine p95", "static_p95_ms", " ms"), ("static engine mode", "static_mode", ""),
+                             ("encoder + projector (graphed)", "encoder_ms", " ms"), ("prefill", "prefill_ms", " ms"),
+                             ("decode per token", "decode_ms_per_token", " ms"),
+                             ("warm-up / capture / compile", "static_warmup_s", " s"),
+                             ("static ids == eager greedy ids", "static_tokens_match_eager", ""),
+                             ("peak GPU memory", "peak_mem_GB", " GB")):
+        lines.append(f"| {label} | {_fmt(g(f'gpu.teacher_{key}'), unit)} | {_fmt(g(f'gpu.student_{key}'), unit)} |")
+    modes = d.get("settings", {}).get("student_modes", [])
+    if modes:
+        lines += ["", "Student static engine by decode mode:", "",
+                  "| mode | end to end | decode / token | prefill | warm-up | kernels / step | kernel time / step | ids == eager | max logit gap |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        for m in modes:
+            p = f"gpu.student_{m}_"
+            lines.append(f"| {m} | {_fmt(g(p + 'static_ms'), ' ms')} | {_fmt(g(p + 'decode_ms_per_token'), ' ms')} | "
+                         f"{_fmt(g(p + 'prefill_ms'), ' ms')} | {_fmt(g(p + 'static_warmup_s'), ' s')} | "
+                         f"{_fmt(g(p + 'step_kernels'))} | {_fmt(g(p + 'step_kernel_ms'), ' ms')} | "
+                         f"{_fmt(g(p + 'static_tokens_match_eager'))} | {_fmt(g(p + 'teacher_forced_max_logit_gap'))} |")
+    target_met = g("gpu.target_student_static_met")
+    lines += ["", "| ratio / target | measured | target | |", "|---|---|---|---|",
+              f"| student static vs teacher eager (`gpu.latency_ratio_static_vs_teacher`) | "
+              f"{_fmt(g('gpu.latency_ratio_static_vs_teacher'), 'x')} | >= 8.7x | "
+              f"{_met(None if g('gpu.latency_ratio_static_vs_teacher') is None else g('gpu.latency_ratio_static_vs_teacher') >= 8.7)} |",
+              f"| student static vs teacher static (`gpu.latency_ratio_static_vs_teacher_static`) | "
+              f"{_fmt(g('gpu.latency_ratio_static_vs_teacher_static'), 'x')} | - | |",
+              f"| eager vs eager (`gpu.latency_ratio_eager`) | {_fmt(g('gpu.latency_ratio_eager'), 'x')} | - | |",
+              f"| static engine speed-up over eager generate (`gpu.static_speedup_vs_eager`) | "
+              f"{_fmt(g('gpu.static_speedup_vs_eager'), 'x')} | >= 5x | "
+              f"{_met(None if g('gpu.static_speedup_vs_eager') is None else g('gpu.static_speedup_vs_eager') >= 5)} |",
+              f"| student 32-token answer (`gpu.student_static_ms`) | {_fmt(g('gpu.student_static_ms'), ' ms')} | "
+              f"<= 60 ms | {_met(target_met)} |",
+              f"| size (`gpu.size_ratio`) | {_fmt(g('gpu.size_ratio'), 'x')} | >= 3x | "
+              f"{_met(None if g('gpu.size_ratio') is None else g('gpu.size_ratio') >= 3)} |",
+              f"| fp32 static ids == eager ids | {_fmt(g('gpu.student_fp32_static_tokens_match_eager'))} | yes | |"]
+    if d.get("errors"):
+        lines += ["", f"Errors / fallbacks: {d['errors']}"]
+    return "\n".join(lines) + "\n"
+
+
+def charts() -> dict[str, Path]:
+    """PNG bar charts next to the JSON; returns the ones written, by section."""
+    from bench.plot import bar_chart
+
+    out: dict[str, Path] = {}
+    m = _load("model.json")
+    if m:
+        path = bar_chart(RESULTS / "model_latency.png", "CPU, batch 1: teacher vs student (median)", [
+            ("teacher infer()", m.get("model.teacher_infer_median_ms")),
+            ("student infer()", m.get("model.student_infer_median_ms")),
+            ("teacher answer()", m.get("model.teacher_answer_median_ms")),
+            ("student answer()", m.get("model.student_answer_median_ms"))],
+            note=f"{m.get('machine', {}).get('cpu')}, {m.get('date_utc')}")
+        if path:
+            out["model"] = path
+    g = _load("gpu_paper_scale.json")
+    if g:
+        rows = [("teacher 7B, eager generate", g.get("gpu.teacher_eager_ms")),
+                ("teacher 7B, static engine", g.get("gpu.teacher_static_ms")),
+                ("student 2.4B, eager generate", g.get("gpu.student_eager_ms"))]
+        rows += [(f"student, static {mode}", g.get(f"gpu.student_{mode}_static_ms"))
+                 for mode in g.get("settings", {}).get("student_modes", [])]
+        settings = g.get("settings", {})
+        title = f"{settings.get('answer_tokens')}-token answer, end to end ({settings.get('dtype')}, batch 1)"
+        path = bar_chart(RESULTS / "gpu_latency.png", title, rows,
+                         note=f"{g.get('machine')}, torch {g.get('torch_version')}, {g.get('date_utc')}"
+                              + (" (smoke: toy sizes)" if g.get("smoke") else ""))
+        if path:
+            out["gpu"] = path
+    return out
+
+
+def render(images: dict[str, Path] | None = None) -> str:
+    images = images or {}
+
+    def with_image(section: str, key: str, alt: str) -> str:
+        if key not in images:
+            return section
+        rel = images[key].relative_to(README.parent).as_posix()
+        return section + f"\n![{alt}]({rel})\n"
+
+    return "\n".join([INTRO, with_image(model_section(_load("model.json")), "model", "CPU latency"),
+                      node_section(_load("node.json")),
+                      with_image(gpu_section(_load("gpu_paper_scale.json")), "gpu", "GPU latency")])
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", type=Path, default=README, help="where to write the Markdown")
+
+
+def run(args: argparse.Namespace) -> int:
+    args.out.write_text(render(charts()))
+    print(f"wrote {args.out}")
+    return 0
