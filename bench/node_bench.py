@@ -192,6 +192,16 @@ def _service_metrics(calls: list[dict], timeout_s: float, seconds: float) -> dic
             "latency_p95_ms": lat.get("p95_ms"), "latency_max_ms": lat.get("max_ms")}
 
 
+def _wait_for_replies(probe: Probe, timeout_s: float) -> None:
+    """Until every call has its reply, or `timeout_s` has passed since the last was sent."""
+    deadline = time.perf_counter() + timeout_s
+    while time.perf_counter() < deadline:
+        with probe.lock:
+            if all(c["done"] is not None for c in probe.calls):
+                return
+        time.sleep(0.02)
+
+
 def _stop(proc: subprocess.Popen, timeout: float = 15.0) -> None:
     if proc.poll() is not None:
         return
@@ -287,7 +297,7 @@ def run(args: argparse.Namespace) -> int:
             n += 1
         t2 = time.time_ns()
         cpu_load = cpu()
-        time.sleep(min(args.service_timeout, 2.0))  # let the last answers arrive
+        _wait_for_replies(probe.data, args.service_timeout)
         _stop(pub_proc)
         out, err = pub_proc.communicate(timeout=30)
         published = json.loads(out.strip().splitlines()[-1])["stamps_ns"] if out.strip() else []

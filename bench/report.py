@@ -110,7 +110,37 @@ def model_section(d: dict | None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def node_section(d: dict | None) -> str:
+def _node_time_budget(d: dict, model: dict | None) -> list[str]:
+    """Why a missed node target was missed: the per-frame model cost bounds the rate before ROS does."""
+    missed = [k for k, t in d.get("targets", {}).items() if t.get("met") is False]
+    if not missed:
+        return []
+    lines = ["", f"Where the time goes (targets missed: {', '.join(missed)}):"]
+    if model and model.get("model.student_infer_median_ms"):
+        infer = model["model.student_infer_median_ms"]
+        stages = model.get("model.student_stage_median_ms", {})
+        parts = ", ".join(f"{k} {_fmt(v)} ms" for k, v in stages.items() if k != "total")
+        lines.append(f"- the student's infer() alone takes {_fmt(infer, ' ms')} median per 640x480 frame on this "
+                     f"machine (bench model), i.e. at most {_fmt(1000.0 / infer, ' Hz')} from one inference thread; "
+                     f"by stage: {parts}.")
+        prof = model.get("profile_student_top_self_time") or []
+        if prof:
+            lines.append("- top self time in one infer + answer (cProfile): "
+                         + "; ".join(f"`{r['function']}` {r['self_ms']} ms" for r in prof[:5]) + ".")
+    cpu = d.get("node.machine_cpu_percent")
+    load = d.get("machine", {}).get("load_avg_1m_at_start")
+    if cpu is not None:
+        lines.append(f"- the whole machine was at {_fmt(cpu, ' %')} CPU during the run (load average {load} on "
+                     f"{d.get('machine', {}).get('usable_cpus')} cores, shared with other jobs); the node itself "
+                     f"used {_fmt(d.get('node.node_cpu_percent'), ' %')} of one core.")
+    diag = d.get("node_diagnostics_last") or {}
+    if diag.get("dropped_stale"):
+        lines.append(f"- the node dropped {diag['dropped_stale']} stale input sets by design (it always "
+                     "processes the newest frame), so latency is the model time plus waiting for the CPU.")
+    return lines
+
+
+def node_section(d: dict | None, model: dict | None = None) -> str:
     if d is None:
         return "## Node end to end (ROS 2)\n\nNot run yet (`spatial-vlm bench node`).\n"
     s = d.get("settings", {})
@@ -135,6 +165,7 @@ def node_section(d: dict | None) -> str:
               "| target | measured | |", "|---|---|---|"]
     for key, t in d.get("targets", {}).items():
         lines.append(f"| `{key}` {t.get('target')} | {_fmt(t.get('measured'))} | {_met(t.get('met'))} |")
+    lines += _node_time_budget(d, model)
     if d.get("node_diagnostics_last"):
         lines += ["", f"The node's own /diagnostics at the end: {d['node_diagnostics_last']}."]
     if d.get("errors"):
@@ -236,7 +267,7 @@ def render(images: dict[str, Path] | None = None) -> str:
         return section + f"\n![{alt}]({rel})\n"
 
     return "\n".join([INTRO, with_image(model_section(_load("model.json")), "model", "CPU latency"),
-                      node_section(_load("node.json")),
+                      node_section(_load("node.json"), _load("model.json")),
                       with_image(gpu_section(_load("gpu_paper_scale.json")), "gpu", "GPU latency")])
 
 

@@ -124,3 +124,35 @@ def test_engine_input_errors(realdata):
         engine.infer(RGBDFrame(np.zeros((5, 5)), frame.intrinsics), detections=[])
     bad = engine.answer(no_depth, scene, "")
     assert not bad.success and "empty" in bad.message
+
+
+def test_depth_at_a_lower_resolution_than_colour(realdata):
+    """Boxes are in colour pixels; a half-resolution depth image gives the same support relation."""
+    import cv2
+
+    frame = read_frames(realdata / "sunrgbd_mmdet3d" / "000003")[0]
+    h, w = frame.depth.shape
+    half = cv2.resize(frame.depth, (w // 2, h // 2), interpolation=cv2.INTER_NEAREST)
+    scene = GeometryEngine(detector="annotations").infer(RGBDFrame(frame.rgb, frame.intrinsics, depth=half, up=frame.up),
+                                                         detections=frame.annotated_detections())
+    assert ("lamp_0", "night_stand_0") in _held(scene, RelationType.SUPPORT)
+    assert all(d.mask is None or d.mask.shape == (h, w) for d in scene.detections)
+
+
+def test_detector_loader():
+    pytest.importorskip("ai_edge_litert")
+    from spatial_vlm_ros.inference.detectors import load_detector
+
+    assert load_detector("oid_ssd", score_threshold=0.5).score_threshold == 0.5
+    with pytest.raises(ValueError, match="unknown detector"):
+        load_detector("yolo")
+
+
+def test_annotations_found_by_image_for_frames_that_went_through_ros(realdata):
+    from spatial_vlm_training.data.realdata import AnnotationLookup
+
+    frames = read_frames(realdata / "sunrgbd_mmdet3d")
+    engine = GeometryEngine(detector="annotations", annotations=AnnotationLookup(frames))
+    f = frames[3]
+    scene = engine.infer(RGBDFrame(f.rgb.copy(), f.intrinsics, depth=f.depth, up=f.up, stamp_ns=123, frame_id="camera"))
+    assert ("lamp_0", "night_stand_0") in _held(scene, RelationType.SUPPORT)

@@ -74,3 +74,18 @@ def test_bad_paths_fail_clearly(tmp_path):
     (tmp_path / "camera.json").write_text("{broken")
     with pytest.raises(ValueError, match="corrupt JSON"):
         read_frames(tmp_path)
+
+
+def test_annotation_lookup_finds_boxes_by_image(realdata):
+    from spatial_vlm_ros.inference.types import RGBDFrame
+    from spatial_vlm_training.data.realdata import AnnotationLookup
+
+    frames = read_frames(realdata / "sunrgbd_mmdet3d")
+    lookup = AnnotationLookup(frames)
+    assert len(lookup) == 4
+    for f in frames:
+        noisy = np.clip(f.rgb.astype(int) + np.random.default_rng(0).integers(-3, 4, f.rgb.shape), 0, 255).astype(np.uint8)
+        dets = lookup(RGBDFrame(noisy, f.intrinsics))  # e.g. after a lossy image transport
+        assert [d.id for d in dets] == [o.id for o in f.objects]
+    with pytest.raises(ValueError, match="no annotated frame"):
+        lookup(RGBDFrame(np.zeros_like(frames[0].rgb), frames[0].intrinsics))

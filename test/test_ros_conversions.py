@@ -148,7 +148,7 @@ def test_fuzz_image_decoders_never_crash(encoding, height, width, step, data, bi
        datatype=st.sampled_from([PointField.FLOAT32, PointField.FLOAT64, PointField.UINT8, 99]),
        data=st.binary(max_size=600), big=st.booleans())
 def test_fuzz_cloud_decoder_never_crashes(height, width, point_step, row_step, offsets, datatype, data, big):
-    fields = [PointField(name=n, offset=o, datatype=datatype, count=1) for n, o in zip("xyz", offsets)]
+    fields = [PointField(name=n, offset=o, datatype=datatype, count=1) for n, o in zip("xyz", offsets, strict=True)]
     msg = PointCloud2(height=height, width=width, point_step=point_step, row_step=row_step, fields=fields,
                       is_bigendian=big)
     msg.data = data

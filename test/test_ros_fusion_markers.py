@@ -15,9 +15,9 @@ from spatial_vlm_ros.inference.types import (  # noqa: E402
     Answer,
     CameraIntrinsics,
     Detection,
+    Relation,
     RelationType,
     RGBDFrame,
-    Relation,
     SceneResult,
 )
 from spatial_vlm_ros.ros.debug_image import annotate  # noqa: E402

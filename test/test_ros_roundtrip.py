@@ -17,10 +17,9 @@ rclpy = pytest.importorskip("rclpy")
 from geometry_msgs.msg import Pose, Vector3  # noqa: E402
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
-from std_msgs.msg import Header  # noqa: E402
-
 from spatial_vlm_ros.msg import Detection, DetectionArray, SpatialRelation, SpatialRelationArray  # noqa: E402
 from spatial_vlm_ros.srv import QuerySpatialRelation  # noqa: E402
+from std_msgs.msg import Header  # noqa: E402
 
 pytestmark = pytest.mark.ros
 

@@ -110,7 +110,7 @@ def test_worker_max_rate_limits_processing():
         time.sleep(0.3)
     finally:
         worker.stop()
-    gaps = [b - a for a, b in zip(seen, seen[1:])]
+    gaps = [b - a for a, b in zip(seen[:-1], seen[1:], strict=True)]
     assert len(seen) >= 2 and min(gaps) >= 0.19
     assert worker.stats.dropped_stale >= 20
 

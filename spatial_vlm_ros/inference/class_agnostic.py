@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
+import cv2
 import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
@@ -104,8 +105,11 @@ def find_objects(frame: RGBDFrame, min_pixels: int = 400, max_fraction: float = 
     (bigger ones are leftover structure such as a ceiling or a wall the plane fit missed)."""
     if frame.depth is None:
         raise ValueError("the class-agnostic detector needs a depth image")
-    seg = segment_surfaces(frame.depth, frame.intrinsics, frame.up, cfg)
-    h, w = frame.depth.shape
+    w, h = frame.size
+    depth = np.asarray(frame.depth, dtype=np.float32)
+    if depth.shape != (h, w):  # boxes and masks are in colour pixels
+        depth = cv2.resize(depth, (w, h), interpolation=cv2.INTER_NEAREST)
+    seg = segment_surfaces(depth, frame.intrinsics.scaled(w, h), frame.up, cfg)
     found = []
     for sid in np.flatnonzero((seg.sizes >= min_pixels) & (seg.sizes <= max_fraction * h * w)):
         mask = seg.labels == sid

@@ -4,7 +4,9 @@ Backends:
 - `student`  - the distilled student (inference/engine.py `load_engine`), the default;
 - `oid_ssd`  - the geometric engine: SSD-MobileNetV2 (Open Images) 2D boxes lifted with measured depth;
 - `both`     - the student's relations and answers over the SSD detector's boxes, when the
-               geometric engine supports it; otherwise the student alone (reported in `EngineInfo`).
+               student engine accepts an external detector (else configure fails with one line);
+- `annotations` - the geometric engine over given 2D boxes (`EngineSpec.annotations`: frame_id ->
+               detections), e.g. the annotated boxes of the real SUN RGB-D frames.
 Engines are imported lazily so a node that runs the student never imports the detector runtime.
 Errors are one line: FileNotFoundError for a missing model, ValueError for bad settings.
 """
@@ -20,7 +22,7 @@ from typing import Any, Optional
 from .geometry import RelationThresholds
 from .types import SpatialEngine
 
-BACKENDS = ("student", "oid_ssd", "both")
+BACKENDS = ("student", "oid_ssd", "both", "annotations")
 PRECISIONS = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
 STUDENT_FILES = ("config.json",)
 
@@ -35,6 +37,7 @@ class EngineSpec:
     hidden_cot_k: int = -1  # < 0 = the checkpoint's own K
     max_objects: int = 12
     thresholds: RelationThresholds = field(default_factory=RelationThresholds)
+    annotations: Optional[dict] = None  # frame_id -> list[Detection], for backend "annotations"
 
 
 @dataclass
@@ -136,7 +139,7 @@ def _student(spec: EngineSpec, device: str, detector: Optional[str] = None) -> t
     return engine, str(path)
 
 
-def _geometry_engine(spec: EngineSpec) -> tuple[SpatialEngine, str]:
+def _geometry_engine(spec: EngineSpec, detector: str = "oid_ssd") -> tuple[SpatialEngine, str]:
     """The SSD + measured-depth engine of the geometry issue; its module name is looked up, not assumed."""
     for mod_name, cls_name in (("spatial_vlm_ros.inference.geometry_engine", "GeometryEngine"),
                                ("spatial_vlm_ros.inference.oracle", "GeometryEngine")):
@@ -147,10 +150,14 @@ def _geometry_engine(spec: EngineSpec) -> tuple[SpatialEngine, str]:
         cls = getattr(mod, cls_name, None)
         if cls is None:
             continue
-        kwargs: dict[str, Any] = dict(detector="oid_ssd", score_threshold=spec.score_threshold,
+        kwargs: dict[str, Any] = dict(detector=detector, score_threshold=spec.score_threshold,
                                       thresholds=spec.thresholds, max_objects=spec.max_objects)
-        if spec.model_path:
+        if spec.model_path and detector == "oid_ssd":
             kwargs["model_dir"] = spec.model_path
+        if detector == "annotations":
+            if not spec.annotations:
+                raise ValueError("backend 'annotations' needs annotated boxes (model.annotations_path)")
+            kwargs["annotations"] = spec.annotations
         try:
             return _call_with_supported(cls, **kwargs), mod_name
         except (FileNotFoundError, ValueError, ImportError):
@@ -163,9 +170,9 @@ def _geometry_engine(spec: EngineSpec) -> tuple[SpatialEngine, str]:
 def build_engine(spec: EngineSpec) -> EngineInfo:
     validate(spec)
     device = resolve_device(spec.device)
-    if spec.backend == "oid_ssd":
-        engine, where = _geometry_engine(spec)
-        return EngineInfo(engine, "oid_ssd", "cpu", where)
+    if spec.backend in ("oid_ssd", "annotations"):
+        engine, where = _geometry_engine(spec, spec.backend)
+        return EngineInfo(engine, spec.backend, "cpu", where)
     if spec.backend == "both":
         engine, where = _student(spec, device, detector="oid_ssd")
         return EngineInfo(engine, "both", device, where)

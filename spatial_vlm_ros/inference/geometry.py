@@ -278,12 +278,14 @@ class ScenePlanes:
     floor: Optional[PlaneFit]
     walls: list[PlaneFit]
 
-    def structure_mask(self, points: np.ndarray, distance_m: float = 0.025) -> np.ndarray:
-        """Bool mask over `points` (any leading shape, last dim 3): on the floor or a wall. NaN -> False."""
+    def structure_mask(self, points: np.ndarray, distance_m: float = 0.025, noise_sigmas: float = 2.0) -> np.ndarray:
+        """Bool mask over `points` (any leading shape, last dim 3): on the floor or a wall, within
+        `distance_m` or `noise_sigmas` depth-noise sigmas at the point's range (far floor is noisier). NaN -> False."""
         mask = np.zeros(points.shape[:-1], dtype=bool)
         with np.errstate(invalid="ignore"):
+            tol = np.maximum(distance_m, noise_sigmas * depth_noise_sigma(np.linalg.norm(points, axis=-1)))
             for plane in ([self.floor] if self.floor is not None else []) + self.walls:
-                mask |= np.abs(points @ plane.normal + plane.offset) <= distance_m
+                mask |= np.abs(points @ plane.normal + plane.offset) <= tol
         return mask
 
 

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Optional, Union
 
+import cv2
 import numpy as np
 
 from .class_agnostic import agnostic_detections
@@ -115,13 +116,15 @@ class GeometryEngine:
         self.last_lifted = {}
         if frame.depth is not None and dets:
             t1 = time.perf_counter()
-            xyz = backproject(frame.depth, frame.intrinsics.scaled(*frame.depth.shape[::-1]))
+            depth = aligned_depth(frame)
+            intrinsics = frame.intrinsics.scaled(*frame.size)
+            xyz = backproject(depth, intrinsics)
             planes = fit_dominant_planes(xyz)
             up = frame.up if frame.up is not None else estimate_up_from_planes(xyz, planes=planes)
             up = estimate_up(xyz, up)
             self.last_up = up
             scene_planes = find_scene_planes(xyz, up, planes=planes)
-            lifted = lift_detections(frame.depth, frame.intrinsics, dets, up, self.lifting, scene_planes)
+            lifted = lift_detections(depth, intrinsics, dets, up, self.lifting, scene_planes)
             kept = []
             for det, obj in zip(dets, lifted, strict=True):
                 if obj is None:
@@ -169,9 +172,13 @@ class GeometryEngine:
                 out.append(_relation(a, b, RelationType.PROXIMITY, "near" if near else "far", True,
                                      p_near if near else 1 - p_near, gap))
                 # Resting on something is touching it, even where the contact itself is hidden from view.
-                p_touch = max(gap_probability(gap, t.contact_decision_m, sigma), ab.support_prob, ba.support_prob)
+                p_gap = gap_probability(gap, t.contact_decision_m, sigma)
+                p_touch = max(p_gap, ab.support_prob, ba.support_prob)
+                # When the contact is known from support, its distance is the support's vertical gap.
+                stack = ab if ab.support_prob >= ba.support_prob else ba
+                distance = gap if p_gap >= stack.support_prob else max(0.0, stack.vertical_gap_m)
                 out.append(_relation(a, b, RelationType.CONTACT, "touching", p_touch >= 0.5,
-                                     max(p_touch, 1 - p_touch), gap))
+                                     max(p_touch, 1 - p_touch), distance))
                 for m, s, o in ((ab, a, b), (ba, b, a)):
                     if m.support_prob > 0.0:
                         out.append(_relation(s, o, RelationType.SUPPORT, "on", m.support_prob >= 0.5,
@@ -214,6 +221,16 @@ def unique_descriptions(dets: list[Detection]) -> list[Detection]:
             d.id = f"{base}_{k}"
         seen_ids.add(d.id)
     return dets
+
+
+def aligned_depth(frame: RGBDFrame) -> np.ndarray:
+    """Depth at the colour image's resolution (boxes and masks are in colour pixels). Nearest-neighbour,
+    so no depth is invented across object edges."""
+    depth = np.asarray(frame.depth, dtype=np.float32)
+    w, h = frame.size
+    if depth.shape != (h, w):
+        depth = cv2.resize(depth, (w, h), interpolation=cv2.INTER_NEAREST)
+    return depth
 
 
 def check_frame(frame: RGBDFrame) -> None:

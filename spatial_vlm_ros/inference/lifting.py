@@ -20,6 +20,7 @@ from typing import Optional
 
 import cv2
 import numpy as np
+from scipy.ndimage import find_objects
 from scipy.spatial import cKDTree
 
 from .class_agnostic import SegmentationConfig, segment_surfaces
@@ -39,6 +40,7 @@ class LiftingConfig:
     dbscan_min_points: int = 5
     box_percentiles: tuple[float, float] = (1.0, 99.0)  # trims flying pixels from the box extents
     segmentation: SegmentationConfig = SegmentationConfig()
+    extent_power: float = 1.0  # weight of "the segment's extent matches the box" when choosing the seed
     join_containment: float = 0.8  # a segment at least this much inside the box may join the object...
     join_min_pixels: int = 10
     join_distance_m: float = 0.15  # ...when it comes this close to it in 3D
@@ -77,10 +79,13 @@ def box_pixels(box2d: tuple[float, float, float, float], width: int, height: int
 
 
 def seed_segment(labels: np.ndarray, sizes: np.ndarray, box: tuple[int, int, int, int],
-                 inner_fraction: float = 0.5) -> Optional[int]:
+                 inner_fraction: float = 0.5, extents: Optional[list] = None, extent_power: float = 1.0) -> Optional[int]:
     """The surface segment that owns most of the box's centre, discounted by how much of that segment
     lies outside the box: an occluder in front (a bed's footboard across a night stand's box) continues
-    far outside the box and loses to the object itself. None when the box holds no depth."""
+    far outside the box and loses to the object itself. With `extents` (each segment's bounding slices,
+    scipy.ndimage.find_objects) the score is also weighted by how well the segment's extent matches the
+    box: a detector's box is tight around its object, so the surface under a desk loses to the desk.
+    None when the box holds no depth."""
     x0, y0, x1, y1 = box
     if x1 <= x0 or y1 <= y0:
         return None
@@ -94,14 +99,30 @@ def seed_segment(labels: np.ndarray, sizes: np.ndarray, box: tuple[int, int, int
     inner_ids, inner_counts = np.unique(inner[inner >= 0], return_counts=True)
     inner_count = dict(zip(inner_ids.tolist(), inner_counts.tolist(), strict=True))
     # The centre votes most; the whole box breaks ties for objects with holes in the middle (chairs).
-    scores = [(inner_count.get(int(i), 0) + 0.25 * c) * c / sizes[i] for i, c in zip(ids, counts, strict=True)]
+    scores = np.array([(inner_count.get(int(i), 0) + 0.25 * c) * c / sizes[i] for i, c in zip(ids, counts, strict=True)])
+    if extents is not None:
+        scores *= np.array([_extent_iou(extents[int(i)], box) for i in ids]) ** extent_power
     return int(ids[int(np.argmax(scores))])
 
 
+def _extent_iou(extent: Optional[tuple], box: tuple[int, int, int, int]) -> float:
+    if extent is None:
+        return 0.0
+    ys, xs = extent
+    seg = (xs.start, ys.start, xs.stop, ys.stop)
+    ix = max(0, min(seg[2], box[2]) - max(seg[0], box[0]))
+    iy = max(0, min(seg[3], box[3]) - max(seg[1], box[1]))
+    inter = ix * iy
+    union = (seg[2] - seg[0]) * (seg[3] - seg[1]) + (box[2] - box[0]) * (box[3] - box[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
 def grow_segment(labels: np.ndarray, sizes: np.ndarray, box: tuple[int, int, int, int], seed: Optional[int],
-                 xyz: np.ndarray, cfg: LiftingConfig = LiftingConfig(), taken: Sequence[int] = ()) -> np.ndarray:
+                 xyz: np.ndarray, cfg: LiftingConfig = LiftingConfig(), taken: Sequence[int] = (),
+                 smaller_boxes: Sequence[tuple[int, int, int, int]] = ()) -> np.ndarray:
     """Bool mask (full image): the seed plus the segments that lie inside the box and touch it in 3D
-    (a lamp's shade, stem and base are often separate surfaces). Other objects' seeds (`taken`) never join."""
+    (a lamp's shade, stem and base are often separate surfaces). Other objects' seeds (`taken`) never
+    join, nor do segments that lie inside a smaller box (a chair's base under a desk's box is the chair's)."""
     x0, y0, x1, y1 = box
     mask = np.zeros(labels.shape, dtype=bool)
     if seed is None:
@@ -111,7 +132,8 @@ def grow_segment(labels: np.ndarray, sizes: np.ndarray, box: tuple[int, int, int
     containment = counts / sizes[ids]
     chosen = {seed}
     candidates = [int(i) for i, c, f in zip(ids, counts, containment, strict=True)
-                  if f >= cfg.join_containment and c >= cfg.join_min_pixels and int(i) != seed and int(i) not in taken]
+                  if f >= cfg.join_containment and c >= cfg.join_min_pixels and int(i) != seed and int(i) not in taken
+                  and not any(_count_in_box(labels, int(i), b) >= cfg.join_containment * sizes[i] for b in smaller_boxes)]
     crop_xyz = xyz[y0:y1, x0:x1]
     rng = np.random.default_rng(0)
     grown = True
@@ -129,6 +151,11 @@ def grow_segment(labels: np.ndarray, sizes: np.ndarray, box: tuple[int, int, int
                 grown = True
     mask[y0:y1, x0:x1] = np.isin(crop, list(chosen))
     return mask
+
+
+def _count_in_box(labels: np.ndarray, segment: int, box: tuple[int, int, int, int]) -> int:
+    x0, y0, x1, y1 = box
+    return int((labels[y0:y1, x0:x1] == segment).sum())
 
 
 def resolve_overlaps(masks: list[np.ndarray], boxes: list[tuple[int, int, int, int]], xyz: np.ndarray,
@@ -261,7 +288,9 @@ def lift_detections(depth: np.ndarray, intrinsics: CameraIntrinsics, detections:
     seg = segment_surfaces(depth, intrinsics, up, cfg.segmentation, scene_planes)
     boxes = [box_pixels(d.box2d, w, h) for d in detections]
     # A detector's own instance mask is trusted (minus floor and walls); a bare box gets its segments.
-    seeds = [None if d.mask is not None else seed_segment(seg.labels, seg.sizes, b, cfg.inner_fraction)
+    extents = find_objects(seg.labels + 1) if cfg.extent_power > 0 else None
+    seeds = [None if d.mask is not None else seed_segment(seg.labels, seg.sizes, b, cfg.inner_fraction, extents,
+                                                          cfg.extent_power)
              for d, b in zip(detections, boxes, strict=True)]
     masks = []
     for i, (d, b) in enumerate(zip(detections, boxes, strict=True)):
@@ -269,12 +298,17 @@ def lift_detections(depth: np.ndarray, intrinsics: CameraIntrinsics, detections:
             masks.append(d.mask & (seg.labels >= 0))
         else:
             taken = [s for j, s in enumerate(seeds) if j != i and s is not None and s != seeds[i]]
-            masks.append(grow_segment(seg.labels, seg.sizes, b, seeds[i], xyz, cfg, taken))
+            smaller = [o for o in boxes if _area(o) < _area(b)]
+            masks.append(grow_segment(seg.labels, seg.sizes, b, seeds[i], xyz, cfg, taken, smaller))
     masks = resolve_overlaps(masks, boxes, xyz)
     lifted: list[Optional[LiftedObject]] = []
     for det, mask in zip(detections, masks, strict=True):
         lifted.append(_lift_one(det, mask, xyz, intrinsics, up, cfg))
     return lifted
+
+
+def _area(box: tuple[int, int, int, int]) -> int:
+    return max(0, box[2] - box[0]) * max(0, box[3] - box[1])
 
 
 def _lift_one(det: Detection, mask: np.ndarray, xyz: np.ndarray, intrinsics: CameraIntrinsics, up: np.ndarray,

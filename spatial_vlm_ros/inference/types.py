@@ -36,8 +36,10 @@ class CameraIntrinsics:
 
     def scaled(self, width: int, height: int) -> "CameraIntrinsics":
         """Intrinsics of the same camera after resizing the image to (width, height)."""
+        # Pixel centres sit at integer coordinates, so the principal point maps as (c + 0.5) * s - 0.5.
         sx, sy = width / self.width, height / self.height
-        return CameraIntrinsics(self.fx * sx, self.fy * sy, self.cx * sx, self.cy * sy, int(width), int(height))
+        return CameraIntrinsics(self.fx * sx, self.fy * sy, (self.cx + 0.5) * sx - 0.5, (self.cy + 0.5) * sy - 0.5,
+                                int(width), int(height))
 
     def is_valid(self) -> bool:
         vals = (self.fx, self.fy, self.cx, self.cy)

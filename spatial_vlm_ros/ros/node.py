@@ -83,7 +83,12 @@ class SpatialVlmNode(LifecycleNode):
             self.get_logger().error(f"configure failed: bad parameter: {exc}")
             return TransitionCallbackReturn.FAILURE
         try:
-            self.engine_info = build_engine(p.engine_spec())
+            spec = p.engine_spec()
+            if p.backend == "annotations":
+                from .sequence_source import load_annotations
+
+                spec.annotations = load_annotations(p.annotations_path)
+            self.engine_info = build_engine(spec)
         except (FileNotFoundError, ValueError, ImportError, OSError, RuntimeError) as exc:
             self.get_logger().error(f"configure failed: cannot load the model: {exc}")
             return TransitionCallbackReturn.FAILURE
@@ -311,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--params-file", help="YAML parameters (default: config/spatial_vlm.yaml)")
     parser.add_argument("--model", help="student checkpoint directory (model.path)")
-    parser.add_argument("--backend", choices=("student", "oid_ssd", "both"), help="model.backend")
+    parser.add_argument("--backend", choices=("student", "oid_ssd", "both", "annotations"), help="model.backend")
     parser.add_argument("--device", help="model.device: auto | cpu | cuda")
     parser.add_argument("--namespace", help="ROS namespace (e.g. the camera's)")
     parser.add_argument("--record", help="record inputs and outputs to this MCAP file")

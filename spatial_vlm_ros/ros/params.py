@@ -18,6 +18,7 @@ PARAMETERS: dict[str, tuple[object, str]] = {
     "autostart": (True, "configure and activate on start (for graphs without a lifecycle manager)"),
     "model.backend": ("student", f"engine: {' | '.join(BACKENDS)}"),
     "model.path": ("", "student checkpoint directory; empty = the embedded default student"),
+    "model.annotations_path": ("", "backend annotations: realdata folder whose annotated 2D boxes are the detections"),
     "model.device": ("auto", "auto | cpu | cuda | cuda:N"),
     "model.precision": ("fp32", f"{' | '.join(PRECISIONS)}"),
     "model.input_width": (0, "resize frames to this width before the engine; 0 = source size"),
@@ -53,6 +54,7 @@ class NodeParams:
     autostart: bool
     backend: str
     model_path: str
+    annotations_path: str
     device: str
     precision: str
     input_width: int
@@ -91,6 +93,7 @@ def from_values(v: dict[str, object]) -> NodeParams:
 
     p = NodeParams(
         autostart=bool(get("autostart")), backend=str(get("model.backend")), model_path=str(get("model.path")),
+        annotations_path=str(get("model.annotations_path")),
         device=str(get("model.device")), precision=str(get("model.precision")),
         input_width=int(get("model.input_width")), input_height=int(get("model.input_height")),
         score_threshold=float(get("model.score_threshold")), max_objects=int(get("model.max_objects")),
@@ -124,6 +127,8 @@ def validate(p: NodeParams) -> None:
         raise ValueError("rate.max_hz must be >= 0 and rate.diagnostics_period_s > 0")
     if not p.topic_color or not p.topic_camera_info:
         raise ValueError("topics.color and topics.camera_info must be set")
+    if p.backend == "annotations" and not p.annotations_path:
+        raise ValueError("model.backend 'annotations' needs model.annotations_path")
     if p.input_mode == "depth" and not p.topic_depth:
         raise ValueError("input.mode 'depth' needs topics.depth")
     if p.input_mode == "points" and not p.topic_points:

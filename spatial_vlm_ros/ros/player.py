@@ -25,6 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--points", action="store_true", help="also publish a PointCloud2 from depth")
     parser.add_argument("--no-depth", action="store_true", help="publish colour + camera info only")
     parser.add_argument("--frame-id", default="camera_color_optical_frame")
+    parser.add_argument("--frame-id-from-name", action="store_true",
+                        help="use each frame's dataset name as frame_id (the node's annotations backend keys on it)")
     parser.add_argument("--namespace", default="", help="ROS namespace of the topics")
     parser.add_argument("--wait-subscribers", type=float, default=0.0,
                         help="wait up to this many seconds for a subscriber on the colour topic before starting")
@@ -77,9 +79,9 @@ def run(args: argparse.Namespace) -> int:
                 i = 0
             if i not in cache:
                 f = source[i]
-                cache[i] = (f.rgb, f.depth, f.intrinsics)
-            rgb, depth, intr = cache[i]
-            header = Header(stamp=stamp_msg(time.time_ns()), frame_id=args.frame_id)
+                cache[i] = (f.rgb, f.depth, f.intrinsics, f.name)
+            rgb, depth, intr, name = cache[i]
+            header = Header(stamp=stamp_msg(time.time_ns()), frame_id=name if args.frame_id_from_name else args.frame_id)
             pub_info.publish(intrinsics_to_camera_info(intr, header))
             if pub_depth is not None and depth is not None:
                 pub_depth.publish(depth_to_image(depth, header, "16UC1"))

@@ -23,6 +23,7 @@ class PlayFrame:
     up: np.ndarray | None = None
     annotations: list[Detection] = field(default_factory=list)  # annotated 2D boxes (real data)
     truth: object = None  # the SceneSample with ground truth relations, for generated scenes
+    questions: list[tuple[str, str]] = field(default_factory=list)  # (question, "yes"/"no") known from ground truth
 
 
 class SequenceSource:
@@ -50,7 +51,8 @@ class SequenceSource:
                 if limit is not None and i >= limit:
                     break
                 frames.append(PlayFrame(f.name, f.rgb, f.depth, f.intrinsics, f.up,
-                                        f.annotated_detections() if f.objects else []))
+                                        f.annotated_detections() if f.objects else [],
+                                        questions=_annotated_questions(f) if f.objects else []))
             self._frames = frames
         if len(self) == 0:
             raise ValueError(f"{self.path}: no frames")
@@ -62,4 +64,25 @@ class SequenceSource:
         if self._frames is not None:
             return self._frames[i]
         s = self._samples[i]
-        return PlayFrame(s.id, s.load_rgb(), s.load_depth(), s.intrinsics, s.up, truth=s)
+        questions = [(q.question, q.answer) for q in s.qa if q.kind == "yesno"]
+        return PlayFrame(s.id, s.load_rgb(), s.load_depth(), s.intrinsics, s.up, truth=s, questions=questions)
+
+
+def _annotated_questions(frame) -> list[tuple[str, str]]:
+    """Yes/no questions read off the annotated 3D boxes of a real frame (support and contact)."""
+    names = {d.id: d.description for d in frame.annotated_detections()}
+    out = []
+    for r in frame.annotated_relations():
+        verb = "on" if r.predicate == "on" else "touching"
+        out.append((f"Is the {names[r.subject_id]} {verb} the {names[r.object_id]}?", "yes"))
+    return out
+
+
+def load_annotations(path: str | Path) -> dict[str, list[Detection]]:
+    """frame name -> annotated 2D boxes of a realdata folder. The player publishes such frames with
+    `--frame-id-from-name`, so the geometric engine finds each frame's boxes by its frame_id."""
+    source = SequenceSource(path)
+    found = {source[i].name: source[i].annotations for i in range(len(source)) if source[i].annotations}
+    if not found:
+        raise ValueError(f"{path}: no annotated boxes (expected SUN RGB-D frames with boxes.json)")
+    return found

@@ -62,13 +62,14 @@ def run(args: argparse.Namespace) -> int:
 def pseudo_label(recording: Path, out: Path, detector: str = "oid_ssd", score_threshold: float = 0.5, every: int = 1,
                  limit: Optional[int] = None, min_objects: int = 1, questions_per_type: int = 3,
                  seed: int = 0) -> dict:
+    frames = read_recording(recording, every=every)  # checks the input before anything is written
     engine = GeometryEngine(detector=detector, score_threshold=score_threshold)
     frames_dir = out / "frames"
     frames_dir.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     lines, categories = [], set()
     seen = n_objects = n_questions = 0
-    for frame in tqdm(read_recording(recording, every=every), desc="pseudo-label", unit="frame"):
+    for frame in tqdm(frames, desc="pseudo-label", unit="frame"):
         seen += 1
         labelled = label_frame(engine, frame, len(lines), rng, questions_per_type)
         if labelled is None or len(labelled[0].objects) < min_objects:

@@ -250,18 +250,18 @@ DEPTH_ENCODINGS = {"16UC1": 0.001, "mono16": 0.001, "32FC1": 1.0}
 
 def read_recording(path: Path | str, every: int = 1, max_pair_dt_s: float = 0.05) -> Iterator[RealFrame]:
     """Frames of an unlabeled RGB-D recording: a ROS 2 .mcap (colour Image + depth Image + CameraInfo,
-    topics found by their encodings), or any folder `read_frames` understands."""
+    topics found by their encodings), or any folder `read_frames` understands. The path is checked
+    here, before the first frame is read."""
     p = Path(path)
     if not p.exists():
         raise FileNotFoundError(f"{p}: no such file or directory")
+    if every < 1:
+        raise ValueError(f"every must be >= 1, got {every}")
     if p.is_file() and p.suffix == ".mcap":
-        yield from _mcap_frames(p, every, max_pair_dt_s)
-        return
+        return _mcap_frames(p, every, max_pair_dt_s)
     if p.is_file():
         raise ValueError(f"{p}: not a recording (expected a .mcap file or a realdata folder)")
-    for i, frame in enumerate(read_frames(p)):
-        if i % every == 0:
-            yield frame
+    return (frame for i, frame in enumerate(read_frames(p)) if i % every == 0)
 
 
 def _mcap_frames(path: Path, every: int, max_pair_dt_s: float) -> Iterator[RealFrame]:
@@ -375,3 +375,34 @@ def measure_depth_completion(engine, frames: list[RealFrame], hide_fraction: flo
 
 def _abs_rel(pred: np.ndarray, gt: np.ndarray, mask: np.ndarray) -> float:
     return float(np.mean(np.abs(pred[mask] - gt[mask]) / gt[mask])) if mask.any() else math.nan
+
+
+# --- annotated boxes for frames that went through ROS -------------------------------------------
+class AnnotationLookup:
+    """`GeometryEngine(detector="annotations", annotations=AnnotationLookup(frames))`: finds a frame's
+    annotated boxes by its image, so frames can travel through ROS topics (new stamps, new frame ids)
+    and still get their dataset's boxes. Matching uses a 32x24 thumbnail, so a lossy transport works too."""
+
+    def __init__(self, frames: list[RealFrame], max_mean_abs_diff: float = 6.0) -> None:
+        self._entries = [(_thumbnail(f.rgb), f.rgb.shape, f.annotated_detections()) for f in frames if f.objects]
+        self.max_mean_abs_diff = max_mean_abs_diff
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __call__(self, frame: RGBDFrame) -> list[Detection]:
+        thumb = _thumbnail(frame.rgb)
+        best, best_diff = None, math.inf
+        for ref, shape, dets in self._entries:
+            if shape[:2] != frame.rgb.shape[:2]:
+                continue
+            diff = float(np.mean(np.abs(ref - thumb)))
+            if diff < best_diff:
+                best, best_diff = dets, diff
+        if best is None or best_diff > self.max_mean_abs_diff:
+            raise ValueError(f"no annotated frame matches this image (closest differs by {best_diff:.1f} grey levels)")
+        return [Detection(d.id, d.label, d.score, d.box2d, d.color, None, None, d.description) for d in best]
+
+
+def _thumbnail(rgb: np.ndarray) -> np.ndarray:
+    return cv2.resize(rgb, (32, 24), interpolation=cv2.INTER_AREA).astype(np.float32)

@@ -73,6 +73,7 @@ class TrainingData:
                                  for c in features.categories] + [-1])
         self.col_map = np.array([model_config.colors.index(c) if c in model_config.colors else -1
                                  for c in features.colors] + [-1])
+        self.index_of = {sid: i for i, sid in enumerate(features.ids)}
         self.q_ids = [question_ids(tokenizer, [q["question"] for q in qa]) for qa in features.qa]
         self.a_ids = [answer_ids(tokenizer, [q["answer"] for q in qa], model_config.max_answer_tokens) for qa in features.qa]
 

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Reproduce the embedded checkpoints and results/reproduction.{md,json} on CPU (or a GPU when present):
+# generate train/val/test (different seeds), train the teacher on ground truth, distill the student and
+# the two ablation students (K=0, fixed loss weights), evaluate all four on the test split, and copy
+# the final student/teacher into resource/models/. Finished steps are skipped on a re-run.
+#
+#   scripts/train_all.sh WORKDIR
+#   env: TRAIN_SCENES (2500) VAL_SCENES (200) TEST_SCENES (400) WORKERS (2) EVAL_FRAMES (100)
+#        TEACHER_MINUTES / STUDENT_MINUTES (override the configs' wall-clock budgets)
+set -euo pipefail
+work=${1:?usage: scripts/train_all.sh WORKDIR}
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$repo"
+# shellcheck disable=SC1091
+source scripts/env.sh >/dev/null
+mkdir -p "$work"
+svlm() { python -m spatial_vlm_ros.cli "$@"; }
+
+gen() {  # dir scenes seed split
+  [ -f "$1/meta.json" ] && return 0
+  python -m spatial_vlm_training.distill.make_split --out "$1" --scenes "$2" --seed "$3" --split "$4" \
+    --workers "${WORKERS:-2}"
+}
+gen "$work/train" "${TRAIN_SCENES:-2500}" 101 train
+gen "$work/val" "${VAL_SCENES:-200}" 202 val
+gen "$work/test" "${TEST_SCENES:-400}" 303 test
+
+teacher_budget=${TEACHER_MINUTES:+--max-minutes $TEACHER_MINUTES}
+student_budget=${STUDENT_MINUTES:+--max-minutes $STUDENT_MINUTES}
+
+[ -f "$work/teacher/train_summary.json" ] || \
+  svlm train --config config/train_teacher.yaml --data "$work/train" --val "$work/val" --out "$work/teacher" $teacher_budget
+
+for variant in student:distill_student student_k0:distill_student_k0 student_fixed:distill_student_fixed; do
+  name=${variant%%:*}
+  cfg=${variant##*:}
+  [ -f "$work/$name/train_summary.json" ] || \
+    svlm distill --config "config/$cfg.yaml" --teacher "$work/teacher" --teacher-outputs "$work/teacher_outputs" \
+      --data "$work/train" --val "$work/val" --out "$work/$name" $student_budget
+done
+
+svlm report --teacher "$work/teacher" --student "$work/student" --student-k0 "$work/student_k0" \
+  --student-fixed "$work/student_fixed" --data "$work/test" --out results --limit "${EVAL_FRAMES:-100}"
+
+for m in student teacher; do
+  rm -rf "resource/models/$m"
+  mkdir -p "resource/models/$m"
+  cp -r "$work/$m/config.json" "$work/$m/model.safetensors" "$work/$m/tokenizer" "$work/$m/train_summary.json" \
+    "resource/models/$m/"
+done
+echo "done: resource/models/{student,teacher}, results/reproduction.md"

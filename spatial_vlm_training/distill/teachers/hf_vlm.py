@@ -1,0 +1,77 @@
+"""(b) Any transformers image-text-to-text model (LLaVA, Qwen2-VL, ...) from a local folder.
+
+It answers every question of a split with greedy decoding; its answer text and the top-k
+log-probabilities of each generated token are written in the precomputed format. Its tokenizer
+differs from the student's, so distillation is sequence-level (tokens that are student words still
+give a soft distribution)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from spatial_vlm_training.data.sample import iter_samples
+
+from .precomputed import TEACHER_FORMAT
+
+SUBWORD_MARKERS = ("\u2581", "\u0120")  # sentencepiece and byte-level BPE word-start markers
+
+
+class HFVLMTeacher:
+    def __init__(self, path: Path | str, device: str = "cpu"):
+        from transformers import AutoModelForImageTextToText, AutoProcessor
+
+        self.path = Path(path)
+        try:
+            self.processor = AutoProcessor.from_pretrained(str(self.path))
+            self.model = AutoModelForImageTextToText.from_pretrained(str(self.path)).eval()
+        except (OSError, ValueError, KeyError) as exc:
+            raise ValueError(f"{self.path}: cannot load an image-text-to-text model ({exc})") from exc
+        self.device = torch.device("cuda" if device.startswith("cuda") and torch.cuda.is_available() else "cpu")
+        self.model.to(self.device)
+        self.tokenizer = None  # not the student's vocabulary
+        self.source = f"{type(self.model).__name__} ({self.path})"
+
+    def prompt(self, question: str) -> str:
+        token = getattr(self.processor, "image_token", "<image>")
+        return f"USER: {token}\n{question} Answer in a few words. ASSISTANT:"
+
+    @torch.inference_mode()
+    def answer(self, rgb, question: str, max_new_tokens: int = 8, top_k: int = 8) -> tuple[str, list]:
+        inputs = self.processor(images=rgb, text=self.prompt(question), return_tensors="pt").to(self.device)
+        gen = self.model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False, output_scores=True,
+                                  return_dict_in_generate=True)
+        new = gen.sequences[0, inputs["input_ids"].shape[1]:]
+        tok = self.processor.tokenizer
+        text = tok.decode(new, skip_special_tokens=True).strip()
+        steps = []
+        for scores in gen.scores:
+            lp = scores[0].float().log_softmax(-1)
+            top = lp.topk(min(top_k, lp.shape[-1]))
+            steps.append([[_clean(tok.convert_ids_to_tokens(int(i))), round(float(v), 4)]
+                          for i, v in zip(top.indices, top.values)])
+        return text, steps
+
+    def dump(self, split_dir: Path | str, out_dir: Path | str, student_tokenizer=None, limit: int = 0,
+             max_new_tokens: int = 8, top_k: int = 8) -> Path:
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        samples = list(iter_samples(split_dir, limit or None))
+        with (out / "answers.jsonl").open("w") as f:
+            for s in tqdm(samples, desc="HF teacher answers", unit="frame"):
+                rgb = s.load_rgb()
+                for q in s.qa:
+                    text, steps = self.answer(rgb, q.question, max_new_tokens, top_k)
+                    f.write(json.dumps({"sample_id": s.id, "question": q.question, "answer": text,
+                                        "top_logprobs": steps}) + "\n")
+        (out / "teacher_meta.json").write_text(json.dumps({"format": TEACHER_FORMAT, "teacher": self.source,
+                                                           "top_k": top_k, "split": str(split_dir)}, indent=1))
+        return out
+
+
+def _clean(token: str) -> str:
+    for m in SUBWORD_MARKERS:
+        token = token.replace(m, "")
+    return token.lower()
