@@ -104,18 +104,20 @@ class VisionEncoder(nn.Module):
         self.frame = nn.ModuleList(Block(spec.dim, spec.heads) for _ in range(spec.frame_blocks))
         self.globl = nn.ModuleList(Block(spec.dim, spec.heads) for _ in range(spec.global_blocks))
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """(views, 3, H, W) -> (views, grid*grid, dim)."""
+    def forward(self, images: torch.Tensor, run_block=None) -> torch.Tensor:
+        """(views, 3, H, W) -> (views, grid*grid, dim). `run_block(block, x)` lets a caller run the blocks
+        through one compiled function (all blocks share shapes, so one compilation serves all 72)."""
+        run = run_block or (lambda block, x: block(x))
         views = images.shape[0]
         x = self.patch_embed(images).flatten(2).transpose(1, 2) + self.pos_embed
         for block in self.dino:
-            x = block(x)
+            x = run(block, x)
         n = x.shape[1]
         for i in range(max(len(self.frame), len(self.globl))):
             if i < len(self.frame):
-                x = self.frame[i](x)
+                x = run(self.frame[i], x)
             if i < len(self.globl):
-                x = self.globl[i](x.reshape(1, views * n, -1)).reshape(views, n, -1)
+                x = run(self.globl[i], x.reshape(1, views * n, -1)).reshape(views, n, -1)
         return x
 
 
@@ -140,9 +142,9 @@ class PaperVLM(nn.Module):
         self.llm.generation_config.eos_token_id = None
         self.llm.generation_config.pad_token_id = 0
 
-    def prompt_embeds(self, images: torch.Tensor, question_ids: torch.Tensor) -> torch.Tensor:
+    def prompt_embeds(self, images: torch.Tensor, question_ids: torch.Tensor, run_block=None) -> torch.Tensor:
         """(views, 3, H, W), (1, n_text) -> (1, prompt_len, hidden)."""
-        tokens = self.encoder(images)
+        tokens = self.encoder(images, run_block)
         views, n, dim = tokens.shape
         grid = self.spec.encoder.grid
         pooled = F.adaptive_avg_pool2d(tokens.transpose(1, 2).reshape(views, dim, grid, grid), self.pool_side)

@@ -22,6 +22,7 @@ import platform
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -43,7 +44,7 @@ from bench.paper_models import (  # noqa: E402 - needs the repo root on sys.path
 
 DEFAULT_OUT = REPO / "bench" / "results" / "gpu_paper_scale.json"
 TARGET_STUDENT_MS = 60.0
-GPU_STUDENT_MODES = ("cuda_graph", "compiled_graph", "reduce_overhead")
+GPU_STUDENT_MODES = ("cuda_graph", "compiled_graph", "compiled_all", "reduce_overhead")
 QUICK_ARGS = ["--reps", "3", "--static-reps", "5"]  # `bench all --quick`
 
 
@@ -155,15 +156,41 @@ def eager_answer(vlm: PaperVLM, images, question) -> torch.Tensor:
         return vlm.llm.generate(inputs_embeds=embeds, max_new_tokens=vlm.spec.n_answer, do_sample=False)
 
 
+@dataclass(frozen=True)
+class Variant:
+    """One way of running the static engine: a decoder mode plus optional compile/fusion steps."""
+
+    decoder_mode: str
+    compile_prefill: bool = False
+    compile_front: bool = False  # encoder blocks through one inductor-compiled function
+    fuse_mlp: bool = False  # gate_proj + up_proj as one GEMM (FusedGatedMLP)
+
+
+VARIANTS = {mode: Variant(mode) for mode in sd.MODES}
+# Everything compiled and fused: the fastest configuration this engine offers.
+VARIANTS["compiled_all"] = Variant("compiled_graph", compile_prefill=True, compile_front=True, fuse_mlp=True)
+# The same without CUDA graphs, so the CPU smoke test walks the compile and fusion code too.
+VARIANTS["compiled_fused"] = Variant("compiled", compile_prefill=True, compile_front=True, fuse_mlp=True)
+
+
+def _run_block(block, x):
+    return block(x)
+
+
 class StaticPipeline:
     """Front end (encoder + projector + prompt assembly) as one CUDA graph, answer via StaticAnswerDecoder."""
 
-    def __init__(self, vlm: PaperVLM, images, question, mode: str, compile_backend: str = "inductor") -> None:
+    def __init__(self, vlm: PaperVLM, images, question, variant: Variant, compile_backend: str = "inductor") -> None:
         self.vlm = vlm
+        self.variant = variant
         self.images, self.question = images.clone(), question.clone()
         self.decoder = sd.StaticAnswerDecoder(vlm.llm, max_prompt_len=vlm.spec.prompt_len,
-                                              max_new_tokens=vlm.spec.n_answer, mode=mode,
-                                              compile_backend=compile_backend)
+                                              max_new_tokens=vlm.spec.n_answer, mode=variant.decoder_mode,
+                                              compile_backend=compile_backend,
+                                              compile_prefill=variant.compile_prefill)
+        self.run_block = None
+        if variant.compile_front:
+            self.run_block = torch.compile(_run_block, fullgraph=True, dynamic=False, backend=compile_backend)
         self.front_graph = None
         self.front_error = ""
         with torch.inference_mode():
@@ -171,12 +198,20 @@ class StaticPipeline:
 
     def warm_up(self) -> float:
         t0 = time.perf_counter()
+        if self.run_block is not None:
+            try:
+                with torch.inference_mode():
+                    for _ in range(2):
+                        self._front_body()
+            except Exception as exc:  # noqa: BLE001 - an eager front end still gives a valid timing
+                self.run_block, self.front_error = None, f"compile: {type(exc).__name__}: {str(exc)[:300]}"
         if self.decoder.on_cuda and self.decoder.requested_mode in ("auto", "cuda_graph", "compiled_graph"):
             try:
                 with torch.inference_mode():
                     self.front_graph = sd.capture_cuda_graph(self._front_body, warmup=2)
-            except Exception as exc:  # noqa: BLE001 - eager front end still gives a valid timing
-                self.front_graph, self.front_error = None, f"{type(exc).__name__}: {str(exc)[:300]}"
+            except Exception as exc:  # noqa: BLE001
+                self.front_graph = None
+                self.front_error += f" capture: {type(exc).__name__}: {str(exc)[:300]}"
                 torch.cuda.synchronize()
         self.decoder.prepare(self.vlm.spec.prompt_len)
         self.answer()
@@ -185,7 +220,7 @@ class StaticPipeline:
         return time.perf_counter() - t0
 
     def _front_body(self) -> None:
-        self.embeds.copy_(self.vlm.prompt_embeds(self.images, self.question))
+        self.embeds.copy_(self.vlm.prompt_embeds(self.images, self.question, self.run_block))
 
     def front(self) -> None:
         with torch.inference_mode():
@@ -325,38 +360,49 @@ def measure_model(res: Results, key: str, vlm: PaperVLM, device, dtype, args, mo
     res.save()
 
 
-def measure_static_mode(res: Results, key: str, vlm: PaperVLM, images, question, mode: str, args, timer: Timer) -> tuple[float, bool]:
-    """Warm-up, end-to-end latency, the encoder / prefill / decode split and token checks for one mode."""
+def measure_static_mode(res: Results, key: str, vlm: PaperVLM, images, question, mode: str, args, timer: Timer
+                        ) -> tuple[float, bool]:
+    """Warm-up, end-to-end latency, the encoder / prefill / decode split and token checks for one variant."""
     spec = vlm.spec
+    variant = VARIANTS[mode]
     tag = f"gpu.{key}_{mode}"
-    print(f"[{key}] static engine, mode {mode} ...", flush=True)
-    pipe = StaticPipeline(vlm, images, question, mode)
-    res.put(f"{tag}_static_warmup_s", pipe.warm_up())
-    if pipe.decoder.mode != mode:
-        raise RuntimeError(f"decoder fell back to {pipe.decoder.mode}")
-    res.put(f"{tag}_front_end_graph", pipe.front_graph is not None)
-    if pipe.front_error:
-        res.data["errors"][f"{key}_{mode}_front_end_graph"] = pipe.front_error
-    total = timer.run(pipe.answer, args.static_reps, args.warmup)
-    res.put(f"{tag}_static_ms", total["median_ms"])
-    res.put(f"{tag}_static_p95_ms", total["p95_ms"])
-    res.put(f"{tag}_static_min_ms", total["min_ms"])
-    res.put(f"{tag}_encoder_ms", timer.run(pipe.front, args.static_reps, args.warmup)["median_ms"])
-    prefill = timer.run(lambda: pipe.decoder.prefill(pipe.embeds), args.static_reps, args.warmup)
-    res.put(f"{tag}_prefill_ms", prefill["median_ms"])
-    steps = spec.n_answer - 1
-    if steps > 0:
-        decode = timer.run(lambda: pipe.decoder.decode(steps), args.static_reps, args.warmup,
-                           setup=lambda: pipe.decoder.prefill(pipe.embeds))
-        res.put(f"{tag}_decode_ms_per_token", decode["median_ms"] / steps)
-    else:
-        res.put(f"{tag}_decode_ms_per_token", 0.0)
+    print(f"[{key}] static engine, {mode}: {variant} ...", flush=True)
+    swapped = sd.fuse_gated_mlps(vlm.llm) if variant.fuse_mlp else []
+    try:
+        if variant.fuse_mlp:
+            res.put(f"{tag}_fused_mlps", len(swapped))
+        pipe = StaticPipeline(vlm, images, question, variant, args.compile_backend)
+        res.put(f"{tag}_static_warmup_s", pipe.warm_up())
+        if pipe.decoder.mode != variant.decoder_mode:
+            raise RuntimeError(f"decoder fell back to {pipe.decoder.mode}")
+        res.put(f"{tag}_front_end_graph", pipe.front_graph is not None)
+        res.put(f"{tag}_front_end_compiled", pipe.run_block is not None)
+        if pipe.front_error:
+            res.data["errors"][f"{key}_{mode}_front_end"] = pipe.front_error.strip()
+        total = timer.run(pipe.answer, args.static_reps, args.warmup)
+        res.put(f"{tag}_static_ms", total["median_ms"])
+        res.put(f"{tag}_static_p95_ms", total["p95_ms"])
+        res.put(f"{tag}_static_min_ms", total["min_ms"])
+        res.put(f"{tag}_encoder_ms", timer.run(pipe.front, args.static_reps, args.warmup)["median_ms"])
+        prefill = timer.run(lambda: pipe.decoder.prefill(pipe.embeds), args.static_reps, args.warmup)
+        res.put(f"{tag}_prefill_ms", prefill["median_ms"])
+        steps = spec.n_answer - 1
+        if steps > 0:
+            decode = timer.run(lambda: pipe.decoder.decode(steps), args.static_reps, args.warmup,
+                               setup=lambda: pipe.decoder.prefill(pipe.embeds))
+            res.put(f"{tag}_decode_ms_per_token", decode["median_ms"] / steps)
+        else:
+            res.put(f"{tag}_decode_ms_per_token", 0.0)
+        _profile_into(res, key, mode, pipe, args)
+        embeds = pipe.embeds.clone()
+        static_ids = pipe.decoder.generate(embeds).token_ids
+    finally:
+        sd.unfuse(swapped)  # the reference below and every later variant see the original model
 
-    static_ids = pipe.decoder.generate(pipe.embeds).token_ids
-    with torch.inference_mode():  # eager ids from the very same prompt embeddings
-        eager_ids = vlm.llm.generate(inputs_embeds=pipe.embeds, max_new_tokens=spec.n_answer, do_sample=False)
+    with torch.inference_mode():  # eager ids of the original model from the very same prompt embeddings
+        eager_ids = vlm.llm.generate(inputs_embeds=embeds, max_new_tokens=spec.n_answer, do_sample=False)
     cmp = compare_ids(eager_ids, static_ids)
-    tf = teacher_forced_check(vlm.llm, pipe.embeds, static_ids)
+    tf = teacher_forced_check(vlm.llm, embeds, static_ids)
     valid = tokens_valid(cmp, tf, args.logit_tolerance)
     res.put(f"{tag}_static_tokens_match_eager", cmp["exact"])
     res.put(f"{tag}_static_tokens_prefix_match", cmp["prefix_match"])
@@ -364,18 +410,23 @@ def measure_static_mode(res: Results, key: str, vlm: PaperVLM, images, question,
     res.put(f"{tag}_teacher_forced_max_logit_gap", tf["max_logit_gap"])
     res.put(f"{tag}_median_top1_top2_logit_margin", tf["median_top1_top2_margin"])
     res.put(f"{tag}_tokens_valid", valid)
-
-    body = pipe.decoder._compiled_body if mode in ("compiled_graph", "compiled") else pipe.decoder._decode_body
-    if args.profile and pipe.decoder.on_cuda and mode != "reduce_overhead" and body is not None:
-        try:
-            pipe.decoder.prefill(pipe.embeds)
-            prof = profile_step(body, pipe.decoder.device)
-            res.put(f"{tag}_step_kernels", prof["kernels"])
-            res.put(f"{tag}_step_kernel_ms", prof["kernel_ms"])
-            res.data[f"{tag}_step_top_kernels"] = prof["top"]
-        except Exception as exc:  # noqa: BLE001 - a profiler problem must not cost the timings
-            res.error(f"{key}_{mode}_profile", exc)
     return total["median_ms"], valid
+
+
+def _profile_into(res: Results, key: str, mode: str, pipe: StaticPipeline, args) -> None:
+    decoder = pipe.decoder
+    body = decoder._compiled_body if decoder.mode in ("compiled_graph", "compiled") else decoder._decode_body
+    if not (args.profile and decoder.on_cuda and decoder.mode != "reduce_overhead" and body is not None):
+        return
+    tag = f"gpu.{key}_{mode}"
+    try:
+        decoder.prefill(pipe.embeds)
+        prof = profile_step(body, decoder.device)
+        res.put(f"{tag}_step_kernels", prof["kernels"])
+        res.put(f"{tag}_step_kernel_ms", prof["kernel_ms"])
+        res.data[f"{tag}_step_top_kernels"] = prof["top"]
+    except Exception as exc:  # noqa: BLE001 - a profiler problem must not cost the timings
+        res.error(f"{key}_{mode}_profile", exc)
 
 
 def fp32_check(vlm: PaperVLM, embeds: torch.Tensor, mode: str) -> bool:
@@ -405,6 +456,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              f"(default {','.join(GPU_STUDENT_MODES)}; eager for --smoke)")
     parser.add_argument("--teacher-modes", default=None,
                         help="static-engine modes for the teacher (default cuda_graph; 'none' to skip)")
+    parser.add_argument("--compile-backend", default="inductor",
+                        help="torch.compile backend of the compiled variants (aot_eager: fast CPU checks)")
     parser.add_argument("--logit-tolerance", type=float, default=0.125,
                         help="bf16 check: max logit gap to the eager argmax that still counts as the same greedy token")
     parser.add_argument("--no-profile", dest="profile", action="store_false",
@@ -461,9 +514,9 @@ def _modes(text: str | None, default: list[str]) -> list[str]:
     if text is None:
         return default
     modes = [m.strip() for m in text.split(",") if m.strip() and m.strip() != "none"]
-    unknown = [m for m in modes if m not in sd.MODES]
+    unknown = [m for m in modes if m not in VARIANTS]
     if unknown:
-        raise ValueError(f"unknown mode(s) {unknown}; choose from {', '.join(sd.MODES)}")
+        raise ValueError(f"unknown mode(s) {unknown}; choose from {', '.join(VARIANTS)}")
     return modes
 
 

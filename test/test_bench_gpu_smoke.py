@@ -18,7 +18,9 @@ def _run(repo_root, *args):
 
 def test_smoke_writes_json_and_static_ids_equal_eager(repo_root, tmp_path):
     out = tmp_path / "gpu_smoke.json"
-    proc = _run(repo_root, "--smoke", "--out", str(out), *TINY)
+    # compiled_fused walks the compile + fused-MLP code of the GPU's compiled_all variant (aot_eager: fast).
+    proc = _run(repo_root, "--smoke", "--out", str(out), "--modes", "eager,compiled_fused",
+                "--compile-backend", "aot_eager", *TINY)
     assert proc.returncode == 0, proc.stderr[-2000:]
     data = json.loads(out.read_text())
     assert data["smoke"] is True and data["complete"] is True and data["errors"] == {}
@@ -30,6 +32,9 @@ def test_smoke_writes_json_and_static_ids_equal_eager(repo_root, tmp_path):
     assert data["gpu.student_static_tokens_match_eager"] is True
     assert data["gpu.teacher_eager_static_tokens_match_eager"] is True
     assert data["gpu.student_eager_tokens_valid"] is True
+    assert data["gpu.student_compiled_fused_static_tokens_match_eager"] is True
+    assert data["gpu.student_compiled_fused_fused_mlps"] == 2  # the smoke LLM has two layers
+    assert data["gpu.student_compiled_fused_front_end_compiled"] is True
     assert data["settings"]["answer_tokens"] == data["gpu.student_answer_tokens"]
 
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM
 
-from spatial_vlm_ros.inference.static_decoder import StaticAnswerDecoder
+from spatial_vlm_ros.inference.static_decoder import FusedGatedMLP, StaticAnswerDecoder, fuse_gated_mlps, unfuse
 
 
 def _tiny(kind: str = "llama"):
@@ -47,6 +47,26 @@ def test_compiled_step_traces_as_one_graph_and_matches():
     out = decoder.generate(embeds)
     assert out.mode == "compiled"
     assert torch.equal(out.token_ids, _eager_ids(model, embeds, 8))
+
+
+@pytest.mark.parametrize("kind", ["llama", "qwen2"])
+def test_fused_gated_mlp_same_outputs_and_reversible(kind):
+    model = _tiny(kind)
+    embeds = torch.randn(1, 9, 64, generator=torch.Generator().manual_seed(4))
+    with torch.inference_mode():
+        before = model(inputs_embeds=embeds).logits
+    swapped = fuse_gated_mlps(model)
+    assert len(swapped) == 2 and all(isinstance(layer.mlp, FusedGatedMLP) for layer in model.model.layers)
+    with torch.inference_mode():
+        fused = model(inputs_embeds=embeds).logits
+    torch.testing.assert_close(fused, before)
+    decoder = StaticAnswerDecoder(model, max_prompt_len=9, max_new_tokens=5, mode="compiled",
+                                  compile_backend="aot_eager", compile_prefill=True)
+    fused_ids = decoder.generate(embeds).token_ids
+    unfuse(swapped)
+    assert not any(isinstance(layer.mlp, FusedGatedMLP) for layer in model.model.layers)
+    unfused_ids = _eager_ids(model, embeds, 5)
+    assert torch.equal(fused_ids, unfused_ids)
 
 
 def test_early_stop_on_eos():

@@ -150,6 +150,11 @@ def test_debug_image_draws_boxes():
     ("What is near the laptop?", "list", "", "laptop", 0, True),
     ("what is the mug on?", "list", "mug", "", 2, True),
     ("How far is the mug from the book?", "distance", "mug", "book", 0, True),
+    ("Are the purple bowl and the white mug in contact?", "yes_no", "purple bowl", "white mug", 1, True),
+    ("Are the mug and the book near each other?", "yes_no", "mug", "book", 0, True),
+    ("Is the mug sitting on top of the book?", "yes_no", "mug", "book", 2, True),
+    ("Which object is closest to the laptop?", "closest", "", "laptop", 0, True),
+    ("What supports the mug?", "list", "mug", "", 2, True),
 ])
 def test_question_parser(question, kind, subject, obj, rtype, positive):
     p = parse_question(question)
@@ -167,6 +172,8 @@ def test_query_answers_from_scene_and_rejects_bad_questions():
     assert far.success and far.answer.startswith("Yes")
     listed = handle_query(state, "what is near the mug?")
     assert listed.success and "blue book" in listed.answer and "laptop" not in listed.answer
+    closest = handle_query(state, "which object is closest to the red mug?")
+    assert closest.success and "blue book" in closest.answer
     dist = handle_query(state, "how far is the mug from the laptop?")
     assert dist.success and "cm" in dist.answer
     structured = handle_query(state, subject="book", obj="mug", rtype=int(RelationType.CONTACT))

@@ -3,13 +3,15 @@
 A 2D box holds the object plus whatever lies behind or under it (wall, floor, the table it stands
 on), so its mean depth is useless at object edges. Each box is lifted in four steps:
 1. the floor and walls are cut out and the rest of the depth image is split into connected surfaces
-   (class_agnostic.py); the surface that owns most of the box's centre, and does not run far outside
-   the box, is the object;
+   (class_agnostic.py). The seed is the surface that owns most of the box's centre, does not run far
+   outside the box and whose extent matches the box; surfaces inside the box that touch the seed in 3D
+   join it, unless they are another box's seed or lie inside a smaller box;
 2. pixels claimed by two objects go to the one whose uncontested surface is nearest in 3D;
 3. in 3D, a horizontal plane at the bottom of the object's cloud (the support it stands on) is
-   removed with open3d RANSAC, and open3d DBSCAN keeps the object's main connected part;
+   removed with open3d RANSAC, and open3d DBSCAN drops stray blobs;
 4. a gravity-aligned oriented box: heights along `up`, a minimum-area rectangle in the ground plane.
 Boxes cover the visible surface only (no amodal completion); callers compare them knowing that.
+A detection that brings its own instance mask skips step 1.
 """
 from __future__ import annotations
 
@@ -41,6 +43,9 @@ class LiftingConfig:
     box_percentiles: tuple[float, float] = (1.0, 99.0)  # trims flying pixels from the box extents
     segmentation: SegmentationConfig = SegmentationConfig()
     extent_power: float = 1.0  # weight of "the segment's extent matches the box" when choosing the seed
+    nested_box_fraction: float = 0.8  # a box this much inside another wins the pixels they both claim
+    support_ring_px: int = 8  # the support plane must continue this far outside the box...
+    support_ring_fraction: float = 0.3  # ...on this share of the ring's measured pixels
     join_containment: float = 0.8  # a segment at least this much inside the box may join the object...
     join_min_pixels: int = 10
     join_distance_m: float = 0.15  # ...when it comes this close to it in 3D
@@ -159,12 +164,14 @@ def _count_in_box(labels: np.ndarray, segment: int, box: tuple[int, int, int, in
 
 
 def resolve_overlaps(masks: list[np.ndarray], boxes: list[tuple[int, int, int, int]], xyz: np.ndarray,
-                     max_core_points: int = 3000) -> list[np.ndarray]:
-    """A pixel claimed by several objects goes to the object whose uncontested pixels ("core") lie
-    nearest to it in 3D; an object with no uncontested pixel keeps its whole claim as its core.
+                     max_core_points: int = 3000, nested_fraction: float = 0.8) -> list[np.ndarray]:
+    """Who owns a pixel that several objects claim.
 
-    Boxes overlap all the time (a lamp's box dips into its night stand's, a bed's covers the night
-    stand beside it); by 3D proximity each contested surface joins the object it is continuous with."""
+    When the smallest claiming box lies (mostly) inside the others or stands on them, it wins: the object
+    on top or in front (a laptop on a desk, a can on a plate), whose flat base is closer in 3D to the desk
+    than to the rest of the laptop. Otherwise boxes only overlap at their edges (an ottoman's box dips
+    into the bed's) and the pixel goes to the object whose uncontested pixels ("core") are nearest in 3D;
+    an object with no uncontested pixel keeps its whole claim as core."""
     if len(masks) < 2:
         return masks
     claims = np.sum(masks, axis=0)
@@ -193,15 +200,46 @@ def resolve_overlaps(masks: list[np.ndarray], boxes: list[tuple[int, int, int, i
         better = claimed & (dist < best_dist)
         best_dist[better] = dist[better]
         owner[better] = i
+    areas = np.array([_area(b) for b in boxes])
+    claim_matrix = np.stack([m[rows, cols] for m in masks], axis=1)  # (n_contested, n_objects)
+    smallest = np.where(claim_matrix, areas[None, :], np.inf).argmin(axis=1)
+    for i in np.unique(smallest):
+        others = [j for j in range(len(masks)) if j != i]
+        sel = smallest == i
+        nested = np.ones(sel.sum(), dtype=bool)
+        for j in others:
+            if not _on_or_in(boxes[i], boxes[j], nested_fraction):
+                nested &= ~claim_matrix[sel, j]  # a claimer the small box neither sits in nor stands on blocks the rule
+        idx = np.flatnonzero(sel)[nested]
+        owner[idx] = i
     out = [core.copy() for core in cores]
     for i in range(len(masks)):
         out[i][rows[owner == i], cols[owner == i]] = True
     return out
 
 
+def _on_or_in(small: tuple[int, int, int, int], big: tuple[int, int, int, int], nested_fraction: float) -> bool:
+    """The small box lies inside the big one, or stands on it: its bottom edge is within the big box's rows
+    and most of its columns are over the big box (a can on a plate; not an ottoman in front of a bed)."""
+    if _inside_fraction(small, big) >= nested_fraction:
+        return True
+    cols = max(0, min(small[2], big[2]) - max(small[0], big[0])) / max(small[2] - small[0], 1)
+    return big[1] <= small[3] <= big[3] and cols >= 0.5
+
+
+def _inside_fraction(inner: tuple[int, int, int, int], outer: tuple[int, int, int, int]) -> float:
+    """Share of the `inner` box's area that lies inside the `outer` box."""
+    ix = max(0, min(inner[2], outer[2]) - max(inner[0], outer[0]))
+    iy = max(0, min(inner[3], outer[3]) - max(inner[1], outer[1]))
+    return ix * iy / max(_area(inner), 1)
+
+
 def remove_support_plane(points: np.ndarray, up: np.ndarray, cfg: LiftingConfig = LiftingConfig(),
-                         seed: int = 0) -> np.ndarray:
-    """Bool keep-mask without the horizontal plane the object stands on, if its cloud contains one."""
+                         seed: int = 0, ring_points: Optional[np.ndarray] = None) -> np.ndarray:
+    """Bool keep-mask without the horizontal plane the object stands on, if its cloud contains one.
+
+    With `ring_points` (measured points just outside the object's box) the plane must also continue
+    there: a table top runs on past a mug's box, while a plate's or a book's own flat top ends at its rim."""
     import open3d as o3d
 
     keep = np.ones(len(points), dtype=bool)
@@ -220,8 +258,13 @@ def remove_support_plane(points: np.ndarray, up: np.ndarray, cfg: LiftingConfig 
     heights = points @ up
     lo, hi = np.percentile(heights, [1, 99])
     plane_height = float(np.median(heights[inliers]))
-    if tilt <= cfg.support_plane_max_tilt_deg and plane_height <= lo + cfg.support_plane_low_fraction * (hi - lo):
-        keep[inliers] = False
+    if tilt > cfg.support_plane_max_tilt_deg or plane_height > lo + cfg.support_plane_low_fraction * (hi - lo):
+        return keep
+    if ring_points is not None and len(ring_points):
+        on_plane = np.abs(ring_points @ normal + model[3] / np.linalg.norm(model[:3])) <= 2 * cfg.support_plane_distance_m
+        if on_plane.mean() < cfg.support_ring_fraction:
+            return keep
+    keep[inliers] = False
     return keep
 
 
@@ -300,11 +343,23 @@ def lift_detections(depth: np.ndarray, intrinsics: CameraIntrinsics, detections:
             taken = [s for j, s in enumerate(seeds) if j != i and s is not None and s != seeds[i]]
             smaller = [o for o in boxes if _area(o) < _area(b)]
             masks.append(grow_segment(seg.labels, seg.sizes, b, seeds[i], xyz, cfg, taken, smaller))
-    masks = resolve_overlaps(masks, boxes, xyz)
+    masks = resolve_overlaps(masks, boxes, xyz, nested_fraction=cfg.nested_box_fraction)
     lifted: list[Optional[LiftedObject]] = []
     for det, mask in zip(detections, masks, strict=True):
         lifted.append(_lift_one(det, mask, xyz, intrinsics, up, cfg))
     return lifted
+
+
+def _ring_points(xyz: np.ndarray, box2d: tuple[float, float, float, float], width_px: int) -> np.ndarray:
+    """Measured points in a band `width_px` wide around the box (inside the image)."""
+    h, w = xyz.shape[:2]
+    x0, y0, x1, y1 = box_pixels(box2d, w, h)
+    X0, Y0, X1, Y1 = max(0, x0 - width_px), max(0, y0 - width_px), min(w, x1 + width_px), min(h, y1 + width_px)
+    band = np.zeros((Y1 - Y0, X1 - X0), dtype=bool)
+    band[:, :] = True
+    band[y0 - Y0: y1 - Y0, x0 - X0: x1 - X0] = False
+    pts = xyz[Y0:Y1, X0:X1][band]
+    return pts[np.isfinite(pts).all(axis=1)]
 
 
 def _area(box: tuple[int, int, int, int]) -> int:
@@ -319,7 +374,7 @@ def _lift_one(det: Detection, mask: np.ndarray, xyz: np.ndarray, intrinsics: Cam
     rows, cols, pts = rows[ok], cols[ok], pts[ok]
     if len(pts) < cfg.min_points:
         return None
-    keep = remove_support_plane(pts, up, cfg)
+    keep = remove_support_plane(pts, up, cfg, ring_points=_ring_points(xyz, det.box2d, cfg.support_ring_px))
     rows, cols, pts = rows[keep], cols[keep], pts[keep]
     if len(pts) < cfg.min_points:
         return None

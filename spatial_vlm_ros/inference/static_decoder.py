@@ -86,6 +86,49 @@ def capture_cuda_graph(fn: Callable[[], object], warmup: int = 2, pool=None) -> 
     return graph
 
 
+#: Gated MLPs computing exactly `down_proj(act_fn(gate_proj(x)) * up_proj(x))`.
+_GATED_MLP_CLASSES = ("LlamaMLP", "Qwen2MLP", "Qwen3MLP", "MistralMLP")
+
+
+class FusedGatedMLP(torch.nn.Module):
+    """gate_proj and up_proj as one GEMM. At batch 1 a decode step is bound by reading weights; one
+    [2I x H] GEMV streams the same bytes as two [I x H] GEMVs with one launch instead of two."""
+
+    def __init__(self, mlp: torch.nn.Module) -> None:
+        super().__init__()
+        gate, up = mlp.gate_proj, mlp.up_proj
+        self.intermediate = gate.out_features
+        self.gate_up_proj = torch.nn.Linear(gate.in_features, gate.out_features + up.out_features,
+                                            bias=gate.bias is not None, device=gate.weight.device,
+                                            dtype=gate.weight.dtype)
+        with torch.no_grad():
+            self.gate_up_proj.weight.copy_(torch.cat([gate.weight, up.weight], 0))
+            if gate.bias is not None:
+                self.gate_up_proj.bias.copy_(torch.cat([gate.bias, up.bias], 0))
+        self.down_proj, self.act_fn = mlp.down_proj, mlp.act_fn
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        gate, up = self.gate_up_proj(x).split(self.intermediate, dim=-1)
+        return self.down_proj(self.act_fn(gate) * up)
+
+
+def fuse_gated_mlps(model: torch.nn.Module) -> list[tuple[torch.nn.Module, str, torch.nn.Module]]:
+    """Swap every known gated MLP of `model` for a FusedGatedMLP, in place. Returns what `unfuse` needs
+    to put the originals back (the fused copy doubles those weights' memory while both are kept)."""
+    swapped = []
+    for parent in list(model.modules()):
+        for name, child in list(parent.named_children()):
+            if type(child).__name__ in _GATED_MLP_CLASSES and (child.gate_proj.bias is None) == (child.up_proj.bias is None):
+                setattr(parent, name, FusedGatedMLP(child))
+                swapped.append((parent, name, child))
+    return swapped
+
+
+def unfuse(swapped: list[tuple[torch.nn.Module, str, torch.nn.Module]]) -> None:
+    for parent, name, original in swapped:
+        setattr(parent, name, original)
+
+
 class StaticAnswerDecoder:
     """Greedy decoding with a static KV cache; one prefill pass, then a graph-replayed decode step.
 
@@ -105,6 +148,7 @@ class StaticAnswerDecoder:
         eos_token_id: int | None = None,
         stop_check_interval: int = 8,
         compile_backend: str = "inductor",
+        compile_prefill: bool = False,
     ) -> None:
         if max_prompt_len < 1 or max_new_tokens < 1 or batch_size < 1:
             raise ValueError("max_prompt_len, max_new_tokens and batch_size must be >= 1")
@@ -124,6 +168,9 @@ class StaticAnswerDecoder:
         self.eos_token_id = eos_token_id
         self.stop_check_interval = max(1, stop_check_interval)
         self.compile_backend = compile_backend
+        # Prefill compiled too (graph and compiled modes): fuses the norms/rotary of the 600-token pass.
+        self.compile_prefill = compile_prefill
+        self._prefill_fns: dict[int, Callable[[int], None]] = {}
         # + slack for the warm-up steps that run before a capture; a multiple of 64 keeps the masked
         # attention kernels on their aligned fast path.
         self.cache_len = -(-(max_prompt_len + max_new_tokens + 4) // 64) * 64
@@ -226,6 +273,7 @@ class StaticAnswerDecoder:
                     errors[candidate] = f"{type(exc).__name__}: {first_line}"
                     self._decode_graph, self._compiled_step, self._compiled_body = None, None, None
                     self._prefill_graphs.clear()
+                    self._prefill_fns.clear()
                     if self.on_cuda:
                         torch.cuda.synchronize()
             else:
@@ -261,8 +309,10 @@ class StaticAnswerDecoder:
                         body()
                 self._decode_graph = capture_cuda_graph(body, warmup=2)
             # Own memory pool per graph: they are replayed in the opposite order of capture.
-            self._prefill_graphs[prompt_len] = capture_cuda_graph(lambda: self._prefill_body(prompt_len), warmup=1)
+            prefill = self._prefill_fn(prompt_len)
+            self._prefill_graphs[prompt_len] = capture_cuda_graph(lambda: prefill(prompt_len), warmup=1)
         elif mode == "compiled":
+            self._prefill_fn(prompt_len)
             self._compiled_body = self._compile_body()
             for _ in range(2):
                 self._compiled_body()
@@ -271,6 +321,17 @@ class StaticAnswerDecoder:
                 self._compiled_step = torch.compile(self._decode_logits, mode="reduce-overhead", fullgraph=True)
             for _ in range(3):  # reduce-overhead records its CUDA graph on the 2nd-3rd call
                 self._commit(self._compiled_step(self.next_token, self.position).argmax(-1, keepdim=True))
+
+    def _prefill_fn(self, prompt_len: int) -> Callable[[int], None]:
+        """The prefill body for this length, compiled (and warmed up) when `compile_prefill` is set."""
+        if prompt_len not in self._prefill_fns:
+            fn = self._prefill_body
+            if self.compile_prefill:
+                fn = torch.compile(self._prefill_body, fullgraph=True, dynamic=False, backend=self.compile_backend)
+                for _ in range(2):
+                    fn(prompt_len)
+            self._prefill_fns[prompt_len] = fn
+        return self._prefill_fns[prompt_len]
 
     def _compile_body(self) -> Callable[[], None]:
         # fullgraph: a graph break would put Python back inside the step we want to capture.
@@ -288,7 +349,7 @@ class StaticAnswerDecoder:
             if graph is not None:
                 graph.replay()
             else:
-                self._prefill_body(prompt_len)
+                self._prefill_fns.get(prompt_len, self._prefill_body)(prompt_len)
         self._host_produced = 1
 
     def decode(self, num_steps: int) -> None:

@@ -33,6 +33,7 @@ class SpatialVLMConfig(PretrainedConfig):
         use_detection_head: bool = True,
         use_language_head: bool = True,
         detection_stride: int = 4,
+        detection_dim: int = 64,
         categories: list[str] | None = None,
         colors: list[str] | None = None,
         roi_size: int = 2,
@@ -76,6 +77,7 @@ class SpatialVLMConfig(PretrainedConfig):
         self.use_detection_head = use_detection_head
         self.use_language_head = use_language_head
         self.detection_stride = detection_stride
+        self.detection_dim = detection_dim
         self.categories = list(categories) if categories else list(DEFAULT_CATEGORIES)
         self.colors = list(colors) if colors else list(DEFAULT_COLORS)
         self.roi_size = roi_size

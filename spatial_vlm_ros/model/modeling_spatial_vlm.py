@@ -70,7 +70,7 @@ class SpatialVLM(PreTrainedModel):
         self.depth_head = DPTDepthHead(c.encoder_dim, n_layers, c.dpt_dim, up) if c.use_depth_head else None
         self.segmentation_head = (SegmentationHead(c.encoder_dim, n_layers, c.dpt_dim, len(c.categories), up)
                                   if c.use_segmentation_head else None)
-        self.detection_head = (CenterNetHead(c.encoder_dim, len(c.categories), c.patch_size, c.detection_stride)
+        self.detection_head = (CenterNetHead(c.encoder_dim, len(c.categories), c.patch_size, c.detection_stride, c.detection_dim)
                                if c.use_detection_head else None)
         if c.use_language_head:
             self.language_head = LanguageHead(c)

@@ -189,12 +189,20 @@ def cross_check(scene: SceneResult, frame: RGBDFrame, rule: str = "log_odds",
         if rel.subject_id not in by_id or rel.object_id not in by_id:
             out.append(rel)
             continue
+        if rel.source == "geometry" and math.isfinite(rel.distance_m):
+            out.append(rel)  # already a metric answer (geometric engine) with its own, better-lifted gap
+            checked += 1
+            continue
         a, b = pts[rel.subject_id], pts[rel.object_id]
         key = frozenset((rel.subject_id, rel.object_id))
         if key not in gaps:
             gaps[key] = surface_gap(a, b, max_points=MAX_POINTS_PER_OBJECT)
         rng = float(np.median(np.linalg.norm(a, axis=1))) if len(a) else 2.0
         geo = PairGeometry(gaps[key], rests_on(a, b, up, thresholds.support_tolerance_m), depth_noise_sigma(rng))
+        if rel.source == "geometry":
+            out.append(replace(rel, distance_m=geo.gap_m))
+            checked += int(math.isfinite(geo.gap_m))
+            continue
         if not math.isfinite(geo.gap_m):
             out.append(replace(rel, distance_m=math.nan))
             continue
@@ -202,8 +210,8 @@ def cross_check(scene: SceneResult, frame: RGBDFrame, rule: str = "log_odds",
         p_geo = {RelationType.PROXIMITY: geo.near_prob, RelationType.CONTACT: geo.contact_prob,
                  RelationType.SUPPORT: geo.support_prob}[RelationType(rel.type)](thresholds)
         p_model = positive_probability(rel)
-        if rule == "model" or rel.source == "geometry":
-            source, p = rel.source, (p_model if rule == "model" else p_geo)
+        if rule == "model":
+            source, p = rel.source, p_model
         else:
             source, p = ("geometry" if rule == "geometry" else "fused"), fuse(p_model, p_geo, rule)
         out.append(with_probability(rel, p, source, geo.gap_m))

@@ -185,6 +185,7 @@ class GraphClient:
 
     def close(self) -> None:
         self._executor.shutdown(timeout_sec=1.0)
+        self._thread.join(5.0)
         self.node.destroy_node()
         if self._owns_context and rclpy.ok():
             rclpy.shutdown()

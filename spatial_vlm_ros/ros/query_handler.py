@@ -23,6 +23,8 @@ _PREDICATE_PHRASES: list[tuple[str, RelationType, bool]] = [
     ("in contact with", RelationType.CONTACT, True), ("touching", RelationType.CONTACT, True),
     ("on top of", RelationType.SUPPORT, True), ("resting on", RelationType.SUPPORT, True),
     ("sitting on", RelationType.SUPPORT, True), ("standing on", RelationType.SUPPORT, True),
+    ("sitting on top of", RelationType.SUPPORT, True), ("placed on", RelationType.SUPPORT, True),
+    ("supported by", RelationType.SUPPORT, True),
     ("lying on", RelationType.SUPPORT, True), ("on", RelationType.SUPPORT, True),
     ("close to", RelationType.PROXIMITY, True), ("next to", RelationType.PROXIMITY, True),
     ("near", RelationType.PROXIMITY, True), ("far from", RelationType.PROXIMITY, False),
@@ -32,6 +34,15 @@ _PRED_RE = "|".join(sorted((re.escape(p) for p, _, _ in _PREDICATE_PHRASES), key
 _YES_NO = re.compile(rf"^(?:is|are|does)\s+(?:the\s+)?(?P<s>.+?)\s+(?:touch\b|(?P<p>{_PRED_RE}))\s+(?:the\s+)?(?P<o>.+?)$")
 _WHAT_REL_OBJ = re.compile(rf"^(?:what|which)(?:\s+objects?|\s+things?)?(?:\s+is|\s+are|'s)?\s+(?P<p>{_PRED_RE})\s+(?:the\s+)?(?P<o>.+?)$")
 _WHAT_SUBJ_REL = re.compile(rf"^(?:what|which)(?:\s+objects?)?(?:\s+is|\s+are|'s)\s+(?:the\s+)?(?P<s>.+?)\s+(?P<p>{_PRED_RE})$")
+_PAIR = re.compile(r"^are\s+(?:the\s+)?(?P<s>.+?)\s+and\s+(?:the\s+)?(?P<o>.+?)\s+(?P<p>near each other|close to each other|"
+                   r"next to each other|in contact|touching(?: each other)?|far apart|far from each other)$")
+_PAIR_PHRASES = {"near each other": ("near", True), "close to each other": ("near", True),
+                 "next to each other": ("near", True), "in contact": ("touching", True), "touching": ("touching", True),
+                 "touching each other": ("touching", True), "far apart": ("near", False),
+                 "far from each other": ("near", False)}
+_CLOSEST = re.compile(r"^(?:which|what)(?:\s+object)?(?:\s+is)?\s+(?:the\s+)?(?:closest|nearest)(?:\s+object)?\s+to\s+"
+                      r"(?:the\s+)?(?P<o>.+?)$")
+_SUPPORTS = re.compile(r"^what\s+supports\s+(?:the\s+)?(?P<s>.+?)$")
 _HOW_FAR = re.compile(r"^how\s+far\s+(?:apart\s+)?(?:is|are)\s+(?:the\s+)?(?P<s>.+?)\s+(?:from|and)\s+(?:the\s+)?(?P<o>.+?)(?:\s+apart)?$")
 
 
@@ -47,7 +58,7 @@ class SceneState:
 
 @dataclass
 class ParsedQuestion:
-    kind: str  # yes_no | list | distance
+    kind: str  # yes_no | list | distance | closest
     subject: str = ""
     object: str = ""
     type: int = ANY_TYPE
@@ -83,6 +94,14 @@ def parse_question(text: str) -> ParsedQuestion | None:
     q = normalise(text)
     if m := _HOW_FAR.match(q):
         return ParsedQuestion("distance", m["s"], m["o"], int(RelationType.PROXIMITY))
+    if m := _CLOSEST.match(q):
+        return ParsedQuestion("closest", "", m["o"], int(RelationType.PROXIMITY))
+    if m := _SUPPORTS.match(q):
+        return ParsedQuestion("list", m["s"], "", int(RelationType.SUPPORT))
+    if m := _PAIR.match(q):
+        pred, positive = _PAIR_PHRASES[m["p"]]
+        rtype = RelationType.CONTACT if pred == "touching" else RelationType.PROXIMITY
+        return ParsedQuestion("yes_no", m["s"], m["o"], int(rtype), positive)
     if m := _YES_NO.match(q):
         t, positive = _predicate(m["p"])
         return ParsedQuestion("yes_no", m["s"], m["o"], t, positive)
@@ -171,6 +190,8 @@ def handle_query(state: SceneState | None, question: str = "", subject: str = ""
                                 stamp_ns=stamp)
     if parsed.kind == "list":
         return _list_answer(state, parsed, subj, objd)
+    if parsed.kind == "closest":
+        return _closest_answer(state, objd)
     if subj.id == objd.id:
         return QueryOutcome(False, message=f"subject and object are the same object ({subj.description})", stamp_ns=stamp)
     rels = _pair_relations(state.relations, subj.id, objd.id, parsed.type)
@@ -238,6 +259,23 @@ def _list_answer(state: SceneState, parsed: ParsedQuestion, subj: Detection | No
         text = f"The {anchor.description} is {phrase} {listed}."
     conf = min(max(_positive_prob(r), 1 - _positive_prob(r)) for r, _ in hits)
     return QueryOutcome(True, text, conf, [r for r, _ in hits], stamp_ns=state.stamp_ns)
+
+
+def _closest_answer(state: SceneState, anchor: Detection) -> QueryOutcome:
+    by_id = {d.id: d for d in state.scene.detections}
+    best: tuple[float, Relation, str] | None = None
+    for r in state.relations:
+        if not math.isfinite(r.distance_m) or anchor.id not in (r.subject_id, r.object_id):
+            continue
+        other = r.object_id if r.subject_id == anchor.id else r.subject_id
+        if other in by_id and other != anchor.id and (best is None or r.distance_m < best[0]):
+            best = (r.distance_m, r, other)
+    if best is None:
+        return QueryOutcome(False, message=f"no metric gaps to other objects for the {anchor.description}",
+                            stamp_ns=state.stamp_ns)
+    gap, rel, other = best
+    return QueryOutcome(True, f"The {by_id[other].description} is closest to the {anchor.description} "
+                        f"(surface gap {gap * 100:.1f} cm).", rel.confidence, [rel], stamp_ns=state.stamp_ns)
 
 
 def _from_model(question: str, ask_model: Callable[[str], Answer], stamp: int) -> QueryOutcome:

@@ -50,6 +50,7 @@ class Batch:
     qa: Optional[QAInputs] = None
     qa_types: list[str] = field(default_factory=list)
     teacher: TeacherTargets = field(default_factory=TeacherTargets)
+    qa_keys: list[tuple[str, str]] = field(default_factory=list)  # (frame id, question) of each QA row
 
     def to(self, device) -> Batch:
         def mv(x):
@@ -60,7 +61,8 @@ class Batch:
             if isinstance(x, (DetectionTargets, TeacherTargets)):
                 return type(x)(*(mv(getattr(x, f)) for f in x.__dataclass_fields__))
             return x.to(device)
-        return Batch(*(mv(getattr(self, f)) if f != "qa_types" else self.qa_types for f in self.__dataclass_fields__))
+        return Batch(*(getattr(self, f) if f in ("qa_types", "qa_keys") else mv(getattr(self, f))
+                       for f in self.__dataclass_fields__))
 
 
 class TrainingData:
@@ -81,7 +83,7 @@ class TrainingData:
         return len(self.features.ids)
 
     def batch(self, indices, rng: Optional[np.random.Generator] = None, depth_dropout: float = 0.0,
-              lang_indices=None, images: bool = True) -> Batch:
+              lang_indices=None, images: bool = True, max_questions: int = 0) -> Batch:
         """Perception part from `indices` (when `images`), language part from `lang_indices`
         (default: the same frames)."""
         batch = Batch()
@@ -90,7 +92,7 @@ class TrainingData:
             self._perception(batch, idx, rng, depth_dropout)
         lidx = idx if lang_indices is None else np.asarray(lang_indices)
         if len(lidx):
-            self._language(batch, lidx)
+            self._language(batch, lidx, rng if max_questions > 0 else None, max_questions)
         if self.teacher is not None:
             self.teacher.fill(batch, [self.features.ids[i] for i in idx] if images else [],
                               [self.features.ids[i] for i in lidx], self)
@@ -116,7 +118,9 @@ class TrainingData:
             rows += [(b, box, c, d) for box, c, d in zip(o["boxes"], cats, o["center_depth"])]
         batch.detection = self.detection_targets(rows, len(idx))
 
-    def _language(self, batch: Batch, idx: np.ndarray) -> None:
+    def _language(self, batch: Batch, idx: np.ndarray, rng=None, max_questions: int = 0) -> None:
+        """Object/pair slots and questions of frames `idx`; with `rng`, at most `max_questions` random
+        questions per frame (the LM's cost grows with questions, its signal saturates sooner)."""
         cfg = self.cfg
         items, colors, q_rows, a_rows, img_index, types = [], [], [], [], [], []
         for b, i in enumerate(idx):
@@ -127,11 +131,15 @@ class TrainingData:
             items.append({"boxes": o["jit_boxes"], "category_scores": onehot, "color_features": o["color_features"],
                           "geometry": o["geometry"], "pair_index": o["pair_index"], "pair_features": o["pair_features"]})
             colors.append(self.col_map[o["color"]] if len(o["color"]) else np.zeros(0, np.int64))
-            for k, (q, a) in enumerate(zip(self.q_ids[i], self.a_ids[i])):
-                q_rows.append(q)
-                a_rows.append(a)
+            keep = range(len(self.q_ids[i]))
+            if rng is not None and len(keep) > max_questions:
+                keep = sorted(rng.choice(len(keep), max_questions, replace=False).tolist())
+            for k in keep:
+                q_rows.append(self.q_ids[i][k])
+                a_rows.append(self.a_ids[i][k])
                 img_index.append(b)
                 types.append(self.features.qa[i][k]["type"])
+            batch.qa_keys.extend((self.features.ids[i], self.features.qa[i][k]["question"]) for k in keep)
         batch.objects = collate_objects(items, self.n_cat)
         batch.color_labels = torch.full(batch.objects.mask.shape, -1, dtype=torch.long)
         for b, c in enumerate(colors):

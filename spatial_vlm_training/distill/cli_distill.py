@@ -31,7 +31,10 @@ def run(args: argparse.Namespace) -> int:
     if not isinstance(teacher, PrecomputedTeacher):
         dump_dir = args.teacher_outputs or (args.out / "teacher_outputs")
         if not (dump_dir / "teacher_meta.json").is_file():
-            teacher.dump(args.data, dump_dir, None, limit=cfg.max_train_samples)
+            if hasattr(teacher, "model") and teacher.__class__.__name__ == "EmbeddedTeacher":
+                teacher.dump(args.data, dump_dir, None, limit=cfg.max_train_samples, dense_limit=cfg.teacher_dense_frames)
+            else:
+                teacher.dump(args.data, dump_dir, None, limit=cfg.max_train_samples)
         teacher = PrecomputedTeacher(dump_dir)
     result = train(cfg, args.data, args.out, val_dir=args.val, teacher=teacher, resume=args.resume)
     print(f"distilled {result.parameters / 1e6:.2f} M parameters for {result.steps} steps in "

@@ -28,6 +28,8 @@ class TrainConfig:
     batch_size: int = 16  # frames per perception step
     lang_batch_size: int = 32  # frames whose questions form one language step (without RoI features)
     perception_every: int = 1  # run the image heads every n-th step
+    max_questions_per_frame: int = 6  # questions per frame in one language step, 0 = all
+    teacher_dense_frames: int = 600  # frames the embedded teacher labels with depth + detections (answers: all)
     lr: float = 2e-3
     lm_lr: float = 1e-3
     weight_decay: float = 0.01

@@ -115,4 +115,4 @@ class TaskWeighting(nn.Module):
     def weights(self) -> dict[str, float]:
         if self.mode == "fixed":
             return dict(self.fixed)
-        return {t: float(self.fixed[t] * torch.exp(-self.log_vars[i])) for i, t in enumerate(self.tasks)}
+        return {t: float(self.fixed[t] * torch.exp(-self.log_vars[i].detach())) for i, t in enumerate(self.tasks)}

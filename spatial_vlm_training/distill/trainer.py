@@ -163,7 +163,8 @@ def train(cfg: TrainConfig, data_dir: Path | str, out_dir: Path | str, val_dir: 
         pos += cfg.batch_size
         lang_idx = idx if unwrapped_cfg.use_roi_features else rng.choice(n, min(cfg.lang_batch_size, n), replace=False)
         images = unwrapped_cfg.use_roi_features or step % max(1, cfg.perception_every) == 0
-        batch = data.batch(idx, rng, cfg.depth_dropout, lang_indices=lang_idx, images=images).to(device)
+        batch = data.batch(idx, rng, cfg.depth_dropout, lang_indices=lang_idx, images=images,
+                           max_questions=cfg.max_questions_per_frame).to(device)
         losses, _ = compute_losses(accelerator.unwrap_model(model), batch, cfg)
         total = weighting(losses)
         optimizer.zero_grad(set_to_none=True)

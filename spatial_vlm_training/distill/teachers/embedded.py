@@ -29,9 +29,10 @@ class EmbeddedTeacher:
 
     @torch.inference_mode()
     def dump(self, split_dir: Path | str, out_dir: Path | str, student_tokenizer=None, batch_size: int = 16,
-             top_k: int = 8, limit: int = 0, score_threshold: float = 0.3) -> Path:
+             top_k: int = 8, limit: int = 0, score_threshold: float = 0.3, dense_limit: int = 0) -> Path:
         """Answers (teacher-forced on the reference answer, top-k token log-probabilities at every
-        answer position), depth at half the teacher's input size, and decoded detections."""
+        answer position) for every frame; depth at half the teacher's input size and decoded
+        detections for the first `dense_limit` frames (0 = all), the expensive part on a CPU."""
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         cfg = self.model.config
@@ -42,12 +43,15 @@ class EmbeddedTeacher:
         with (out / "answers.jsonl").open("w") as fa, (out / "detections.jsonl").open("w") as fd:
             for start in tqdm(range(0, len(data), batch_size), desc="teacher outputs", unit="batch"):
                 idx = np.arange(start, min(start + batch_size, len(data)))
-                batch = data.batch(idx).to(self.device)
-                dense = self.model(batch.pixel_values, batch.depth)
-                lang = self.model(batch.pixel_values if cfg.use_roi_features else None,
-                                  batch.depth if cfg.use_roi_features else None, batch.objects, batch.qa)
-                logp = lang.answer_logits.float().log_softmax(-1)
-                top = logp.topk(min(top_k, logp.shape[-1]), dim=-1)
+                with_dense = dense_limit <= 0 or start < dense_limit
+                batch = data.batch(idx, images=with_dense or cfg.use_roi_features).to(self.device)
+                dense = self.model(batch.pixel_values, batch.depth) if with_dense else None
+                if batch.qa.image_index.numel() == 0:
+                    top = None
+                else:
+                    lang = self.model(batch.pixel_values if cfg.use_roi_features else None,
+                                      batch.depth if cfg.use_roi_features else None, batch.objects, batch.qa)
+                    top = lang.answer_logits.float().log_softmax(-1).topk(min(top_k, lang.answer_logits.shape[-1]), dim=-1)
                 labels = batch.qa.answer_labels
                 row = 0
                 for b, i in enumerate(idx):
@@ -59,6 +63,8 @@ class EmbeddedTeacher:
                         fa.write(json.dumps({"sample_id": sid, "question": q["question"], "answer": q["answer"],
                                              "top_logprobs": steps}) + "\n")
                         row += 1
+                    if dense is None:
+                        continue
                     boxes = decode_centernet(dense.heatmap[b].cpu(), dense.box_size[b].cpu(), dense.box_offset[b].cpu(),
                                              dense.center_depth[b].cpu(), score_threshold, cfg.max_objects)
                     fd.write(json.dumps({"sample_id": sid, "detections": [
@@ -68,7 +74,8 @@ class EmbeddedTeacher:
                     depth_all.append(cv2.resize(d, (cfg.image_width // 2, cfg.image_height // 2),
                                                 interpolation=cv2.INTER_AREA).astype(np.float16))
                     ids_all.append(sid)
-        np.savez(out / "depth.npz", ids=np.array(ids_all), depth=np.stack(depth_all))
+        if depth_all:
+            np.savez(out / "depth.npz", ids=np.array(ids_all), depth=np.stack(depth_all))
         save_tokenizer(self.tokenizer, out)  # same vocabulary: the student can match token distributions
         (out / "teacher_meta.json").write_text(json.dumps({"format": TEACHER_FORMAT, "teacher": self.source,
                                                            "top_k": top_k, "split": str(split_dir)}, indent=1))

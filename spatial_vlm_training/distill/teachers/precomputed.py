@@ -86,14 +86,18 @@ class PrecomputedTeacher:
         if image_ids and self.depth:
             maps = [self._depth(i, cfg.image_width, cfg.image_height) for i in image_ids]
             t.depth = torch.from_numpy(np.stack(maps))[:, None]
-        if image_ids and self.detections:
+        if image_ids and self.detections and batch.detection is not None:
             rows, scores = [], []
             for b, sid in enumerate(image_ids):
                 for d in self.detections.get(sid, []):
                     if d.get("category") in cfg.categories:
                         rows.append((b, np.asarray(d["box"], np.float32), cfg.categories.index(d["category"]), 1.0))
                         scores.append(float(d.get("score", 1.0)))
-            t.heatmap = data.detection_targets(rows, len(image_ids), scores).heatmap
+            heat = data.detection_targets(rows, len(image_ids), scores).heatmap
+            # Frames the teacher did not label keep the ground-truth peaks as their soft target.
+            missing = torch.tensor([sid not in self.detections for sid in image_ids])
+            heat[missing] = batch.detection.heatmap[missing]
+            t.heatmap = heat
         if lang_ids and self.answers and batch.qa is not None:
             self._answers(t, batch, lang_ids, data)
         batch.teacher = t
@@ -114,13 +118,10 @@ class PrecomputedTeacher:
         ids = torch.full((m, la, k), -1, dtype=torch.long)
         lps = torch.zeros((m, la, k))
         has = torch.zeros(m, dtype=torch.bool)
-        row = 0
-        for sid, frame_qa in zip(lang_ids, (data.features.qa[data.index_of[s]] for s in lang_ids)):
-            for q in frame_qa:
-                entry = self.answers.get((sid, q["question"]))
-                if entry is not None:
-                    has[row] = self._fill_row(entry, ids[row], lps[row], vocab, eos, tok)
-                row += 1
+        for row, key in enumerate(batch.qa_keys):
+            entry = self.answers.get(key)
+            if entry is not None:
+                has[row] = self._fill_row(entry, ids[row], lps[row], vocab, eos, tok)
         t.answer_topk_ids, t.answer_topk_logprobs, t.answer_has_soft = ids, lps, has
 
     @staticmethod
