@@ -220,9 +220,39 @@ def gpu_section(d: dict | None) -> str:
               f"| size (`gpu.size_ratio`) | {_fmt(g('gpu.size_ratio'), 'x')} | >= 3x | "
               f"{_met(None if g('gpu.size_ratio') is None else g('gpu.size_ratio') >= 3)} |",
               f"| fp32 static ids == eager ids | {_fmt(g('gpu.student_fp32_static_tokens_match_eager'))} | yes | |"]
+    lines += _gpu_time_budget(d)
     if d.get("errors"):
         lines += ["", f"Errors / fallbacks: {d['errors']}"]
     return "\n".join(lines) + "\n"
+
+
+#: HBM bandwidth (TB/s) of the GPUs this project is lent, for the weight-streaming floor of a decode step.
+_HBM_TBPS = {"H200": 4.8, "H100": 3.35}
+
+
+def _gpu_time_budget(d: dict) -> list[str]:
+    g = d.get
+    mode = g("gpu.student_static_mode")
+    if mode is None or g("gpu.student_static_ms") is None:
+        return []
+    steps = (g("gpu.student_answer_tokens") or 32) - 1
+    enc, pre, tok = g("gpu.student_encoder_ms"), g("gpu.student_prefill_ms"), g("gpu.student_decode_ms_per_token")
+    lines = ["", f"Where the student's {_fmt(g('gpu.student_static_ms'), ' ms')} go ({mode}): encoder + projector "
+             f"{_fmt(enc, ' ms')}, one prefill over {g('gpu.student_prompt_tokens')} prompt tokens {_fmt(pre, ' ms')}, "
+             f"{steps} decode steps x {_fmt(tok, ' ms')} = {_fmt((tok or 0) * steps, ' ms')}."]
+    kernels, kernel_ms = g(f"gpu.student_{mode}_step_kernels"), g(f"gpu.student_{mode}_step_kernel_ms")
+    if kernels and kernel_ms:
+        lines.append(f"One decode step launches {kernels} kernels that run {_fmt(kernel_ms, ' ms')} on the GPU "
+                     f"(the rest of the {_fmt(tok, ' ms')} is launch gaps).")
+    bandwidth = next((bw for name, bw in _HBM_TBPS.items() if name in str(d.get("machine", ""))), None)
+    llm_b = g("gpu.student_llm_params_B")
+    if bandwidth and llm_b:
+        floor = llm_b * 2 / bandwidth  # GB / (TB/s) = ms
+        lines.append(f"Reading the {_fmt(llm_b, ' B')}-parameter decoder's bf16 weights once takes "
+                     f"{_fmt(floor, ' ms')} at {bandwidth} TB/s, so the decode floor is about "
+                     f"{_fmt(floor * steps, ' ms')} for {steps} steps; the rest is many small GEMV and elementwise "
+                     "kernels (top kernels per mode in the JSON).")
+    return lines
 
 
 def charts() -> dict[str, Path]:

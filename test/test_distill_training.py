@@ -21,7 +21,7 @@ def tiny_split(tmp_path_factory):
 
 
 def test_training_loss_decreases_and_weights_are_learned(repo_root, tiny_split, tmp_path):
-    cfg = TrainConfig.from_yaml(repo_root / TINY_YAML, {"max_steps": 30, "log_every": 5})
+    cfg = TrainConfig.from_yaml(repo_root / TINY_YAML, {"max_steps": 16, "log_every": 4})
     result = train(cfg, tiny_split, tmp_path / "model", val_dir=tiny_split, progress=False)
     log = [json.loads(line) for line in (tmp_path / "model" / "training_log.jsonl").read_text().splitlines()]
     assert log[-1]["losses"]["total"] < log[0]["losses"]["total"]
@@ -31,9 +31,9 @@ def test_training_loss_decreases_and_weights_are_learned(repo_root, tiny_split, 
     assert (tmp_path / "model" / "model.safetensors").is_file()
     assert (tmp_path / "model" / "tokenizer" / "tokenizer.json").is_file()
     # resume continues from the checkpoint's step
-    cfg2 = TrainConfig.from_yaml(repo_root / TINY_YAML, {"max_steps": 32, "log_every": 1})
+    cfg2 = TrainConfig.from_yaml(repo_root / TINY_YAML, {"max_steps": 18, "log_every": 1})
     again = train(cfg2, tiny_split, tmp_path / "model", resume=True, progress=False)
-    assert again.steps == 32
+    assert again.steps == 18
 
 
 def test_config_errors_name_the_file(tmp_path):

@@ -83,7 +83,9 @@ def test_lifted_boxes_sit_on_the_visible_surfaces(scene):
 
 def test_metric_relations_from_lifted_clouds(scene):
     _, _, (table, cube, side) = scene
-    assert robust_surface_gap(cube.points, table.points) < 0.01
+    # The table top inside the cube's box goes to the cube (smaller, nested box) and is then cut as its support
+    # plane, so the nearest remaining table pixels are one box-margin (~3 cm here) in front of the cube.
+    assert robust_surface_gap(cube.points, table.points) < 0.04
     assert robust_surface_gap(side.points, table.points) == pytest.approx(0.6, abs=0.03)  # x: -1.0 vs -0.4
     on = support_geometry(cube.points, table.points, UP, subject_bottom_m=cube.bottom_height(UP))
     assert on.probability() > 0.9

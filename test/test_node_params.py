@@ -226,3 +226,48 @@ def test_yaml_lists_every_parameter(repo_root: Path):
     assert set(values) == set(PARAMETERS)
     for name, (default, _) in PARAMETERS.items():
         assert values[name] == default, name
+
+
+def test_service_answers_while_a_frame_is_being_inferred(make_node):
+    """MultiThreadedExecutor + callback groups: a scene-state question is answered while the inference
+    thread is busy with the next frame (ordering of events, not timing)."""
+    import threading
+
+    from rclpy.executors import MultiThreadedExecutor
+    from spatial_vlm_ros.srv import QuerySpatialRelation
+
+    node = up(make_node())
+    process(node, scene_msgs())  # a first scene for the fast path
+    started, release, finished = threading.Event(), threading.Event(), threading.Event()
+    infer = node.engine_info.engine.infer
+
+    def slow_infer(frame):
+        started.set()
+        release.wait(60)  # hold the inference thread until the answer has arrived
+        try:
+            return infer(frame)
+        finally:
+            finished.set()
+
+    node.engine_info.engine.infer = slow_infer
+    executor = MultiThreadedExecutor(num_threads=4)
+    executor.add_node(node)
+    client_node = rclpy.create_node("svlm_params_responsive_client")
+    executor.add_node(client_node)
+    spin = threading.Thread(target=executor.spin, daemon=True)
+    spin.start()
+    try:
+        node._on_synced(scene_msgs(), 0)
+        assert started.wait(60)
+        cli = client_node.create_client(QuerySpatialRelation, f"{node.get_fully_qualified_name()}/query")
+        assert cli.wait_for_service(timeout_sec=20)
+        fut = cli.call_async(QuerySpatialRelation.Request(question="what is near the unicorn?"))
+        end = time.monotonic() + 30
+        while not fut.done() and time.monotonic() < end:
+            time.sleep(0.02)
+        assert fut.done() and not finished.is_set(), "the service waited for inference"
+        assert not fut.result().success and "unicorn" in fut.result().message
+    finally:
+        release.set()
+        executor.shutdown(timeout_sec=5)
+        client_node.destroy_node()

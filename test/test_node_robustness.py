@@ -148,6 +148,20 @@ def test_all_invalid_depth_falls_back_to_predicted_depth(graph, fill):
     raise AssertionError("no depth output for an all-invalid depth frame")
 
 
+def test_missing_camera_info_is_reported(graph):
+    client, proc, log, _ = graph
+    rgb, depth = scene_rgbd()
+    end = time.monotonic() + 20
+    while time.monotonic() < end and int(client.diagnostics(NODE).get("errors_unsynced", 0)) == 0:
+        header = Header(stamp=stamp_msg(time.time_ns()), frame_id="cam")
+        client.publish_raw("depth", depth_to_image(depth, header))
+        client.publish_raw("color", rgb_to_image(rgb, header))
+        time.sleep(0.2)
+    assert errors(client, "errors_unsynced") >= 1
+    assert "no messages on camera_info" in log.read_text()
+    good_frame_still_works(client, proc)
+
+
 def test_out_of_order_and_duplicate_stamps_are_dropped(graph):
     client, proc, log, _ = graph
     now = time.time_ns()

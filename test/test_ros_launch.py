@@ -86,3 +86,20 @@ def test_scripts_point_at_real_entry_points(repo_root):
         text = (repo_root / "scripts" / script).read_text()
         module, func = re.search(r"from (\S+) import (\w+)", text).groups()
         assert callable(getattr(importlib.import_module(module), func))
+
+
+def test_node_cli_builds_ros_arguments(repo_root):
+    import argparse
+
+    from spatial_vlm_ros.ros import node
+
+    parser = argparse.ArgumentParser()
+    node.add_arguments(parser)
+    args = parser.parse_args(["--model", "/m", "--namespace", "cam/", "--record", "/tmp/r.mcap", "--",
+                              "-p", "model.device:=cpu"])
+    out = node.ros_arguments(args, str(repo_root / "config" / "spatial_vlm.yaml"))
+    assert out[:3] == ["--ros-args", "--params-file", str(repo_root / "config" / "spatial_vlm.yaml")]
+    assert "model.path:=/m" in out and "__ns:=/cam" in out and "record.mcap_path:=/tmp/r.mcap" in out
+    assert out[-2:] == ["-p", "model.device:=cpu"] and "--" not in out
+    with pytest.raises(FileNotFoundError):
+        node.ros_arguments(parser.parse_args(["--params-file", "/no/such.yaml"]))

@@ -35,7 +35,7 @@ def decode_centernet(heatmap_logits: torch.Tensor, box_size: torch.Tensor, box_o
     best, cat = peaks.max(0)
     scores, flat = best.flatten().topk(min(4 * max_objects, h * w))
     out: list[DecodedBox] = []
-    for s, f in zip(scores.tolist(), flat.tolist()):
+    for s, f in zip(scores.tolist(), flat.tolist(), strict=False):
         if s < score_threshold:
             break
         y, x = divmod(f, w)

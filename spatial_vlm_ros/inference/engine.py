@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 import torch
 
-from spatial_vlm_ros.model import SpatialVLM, SpatialVLMConfig
+from spatial_vlm_ros.model import SpatialVLM, SpatialVLMConfig, SpatialVLMOutput
 from spatial_vlm_ros.model.tokenizer import load_tokenizer
 
 from .detection_decode import DecodedBox, decode_centernet
@@ -27,7 +27,7 @@ from .geometry import DEFAULT_THRESHOLDS, RelationThresholds
 from .lm_inputs import build_qa, collate_objects, question_ids, single_object_inputs
 from .object_features import WORK_SIZE, SceneFeatures, box_mask, gravity_basis, scene_features
 from .preprocess import check_frame, depth_tensor, rgb_tensor
-from .types import Answer, Box3D, Detection, RGBDFrame, Relation, RelationType, SceneResult
+from .types import Answer, Box3D, Detection, Relation, RelationType, RGBDFrame, SceneResult
 
 RELATION_QUESTIONS = {
     RelationType.PROXIMITY: "Is the {a} near the {b}?",
@@ -35,6 +35,7 @@ RELATION_QUESTIONS = {
     RelationType.SUPPORT: "Is the {a} on the {b}?",
 }
 MODEL_FILES = ("config.json", "model.safetensors")
+CATEGORY_SMOOTHING = 0.1  # = spatial_vlm_training.distill.batching.CATEGORY_SMOOTHING
 
 
 @dataclass
@@ -121,8 +122,6 @@ class SpatialVLMEngine:
         timings["preprocess"], t = _lap(t)
 
         enc = self.model.encode(pix, dep)
-        from spatial_vlm_ros.model.modeling_spatial_vlm import SpatialVLMOutput
-
         out = SpatialVLMOutput()
         self.model.dense_heads(enc, out)
         timings["encoder_heads"], t = _lap(t)
@@ -196,7 +195,7 @@ class SpatialVLMEngine:
                     answers[i].append(tok)
             if all(done):
                 break
-        return [(self.tokenizer.decode(a, skip_special_tokens=True).strip(), math.exp(lp)) for a, lp in zip(answers, logprob)]
+        return [(self.tokenizer.decode(a, skip_special_tokens=True).strip(), math.exp(lp)) for a, lp in zip(answers, logprob, strict=False)]
 
     def yes_probability(self, questions: list[str], state: _FrameState) -> np.ndarray:
         if not questions:
@@ -231,7 +230,10 @@ class SpatialVLMEngine:
     def _tokens(self, enc, boxes: list[DecodedBox], feats: SceneFeatures) -> tuple[_FrameState, list[str]]:
         cfg = self.config
         n_cat = len(cfg.categories)
-        cat = np.stack([b.category_scores for b in boxes]) if boxes else np.zeros((0, n_cat), np.float32)
+        # Category evidence as in training (smoothed one-hot), not the raw peak scores, so the object
+        # tokens look the same to the LM as the ground-truth ones it learned from.
+        cat = np.full((len(boxes), n_cat), CATEGORY_SMOOTHING / n_cat, np.float32)
+        cat[np.arange(len(boxes)), [b.category for b in boxes]] += 1 - CATEGORY_SMOOTHING
         item = single_object_inputs(np.stack([b.box for b in boxes]) if boxes else np.zeros((0, 4)), cat,
                                     feats.color, feats.geometry, feats.pair_index, feats.pair_features)
         objects = collate_objects([item], n_cat).to(self.device, self.dtype)
@@ -242,7 +244,7 @@ class SpatialVLMEngine:
     def _detections(self, boxes: list[DecodedBox], colors: list[str], feats: SceneFeatures, up, w: int, h: int) -> list[Detection]:
         basis = gravity_basis(up)
         dets, seen = [], {}
-        for i, (b, color) in enumerate(zip(boxes, colors)):
+        for i, (b, color) in enumerate(zip(boxes, colors, strict=False)):
             label = self.config.categories[b.category]
             desc = f"{color} {label}"
             seen[desc] = seen.get(desc, 0) + 1
@@ -274,7 +276,7 @@ class SpatialVLMEngine:
         questions = [RELATION_QUESTIONS[t].format(a=dets[i].description, b=dets[j].description) for t, i, j in asks]
         p_yes = self.yes_probability(questions, state)
         rels = []
-        for (rtype, i, j), p in zip(asks, p_yes.tolist()):
+        for (rtype, i, j), p in zip(asks, p_yes.tolist(), strict=False):
             holds = p >= 0.5
             predicate = "far" if rtype == RelationType.PROXIMITY and not holds else _PREDICATE[rtype]
             if predicate == "far":

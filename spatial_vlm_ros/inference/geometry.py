@@ -370,10 +370,34 @@ def support_geometry(points_subject: np.ndarray, points_object: np.ndarray, up: 
     depth_ok = bool(fb[0] - 0.1 <= fa <= fb[1] + max_hidden_depth_m)
     rng = float(np.median(np.linalg.norm(a, axis=1)))
     bottom = robust_extreme(ha, True) if subject_bottom_m is None else subject_bottom_m
-    return SupportGeometry(vertical_gap_m=bottom - robust_extreme(hb, False),
-                           lateral_overlap=float(min(1.0, overlap)), depth_ok=depth_ok,
-                           subject_higher=bool(np.median(ha) > np.median(hb)),
-                           sigma_m=0.5 * depth_noise_sigma(rng) + 0.005)
+    top = local_top(b, hb, (a @ lateral, a @ forward), (lateral, forward), bottom, max_hidden_depth_m)
+    if top is None:  # nothing of the object under the subject: compare with its overall top
+        top, higher = robust_extreme(hb, False), bool(np.median(ha) > np.median(hb))
+    else:
+        higher = bool(np.median(ha) > top)
+    return SupportGeometry(vertical_gap_m=bottom - top, lateral_overlap=float(min(1.0, overlap)), depth_ok=depth_ok,
+                           subject_higher=higher, sigma_m=0.5 * depth_noise_sigma(rng) + 0.005)
+
+
+def local_top(points_object: np.ndarray, heights_object: np.ndarray, subject_coords: tuple[np.ndarray, np.ndarray],
+              axes: tuple[np.ndarray, np.ndarray], subject_bottom: float, max_hidden_depth_m: float,
+              reach_m: float = 0.06, min_points: int = 10, min_clearance_m: float = 0.05) -> Optional[float]:
+    """Height of the object's surface under the subject: the highest object points within the subject's
+    side-to-side extent (and near it along the view) that are not above the subject's bottom + `reach_m`.
+    A shelf's lower board, not its top, is what a mug on that board stands on. None when the object has
+    no such surface (or only its lowest edge, `min_clearance_m` above its bottom: that is the floor's job)."""
+    lat_s, fwd_s = subject_coords
+    lat_o, fwd_o = points_object @ axes[0], points_object @ axes[1]
+    lo, hi = np.percentile(lat_s, [5, 95])
+    f_lo, f_hi = np.percentile(fwd_s, [5, 95])
+    under = ((lat_o >= lo - 0.02) & (lat_o <= hi + 0.02) & (fwd_o >= f_lo - 0.1) & (fwd_o <= f_hi + max_hidden_depth_m)
+             & (heights_object <= subject_bottom + reach_m))
+    if under.sum() < min_points:
+        return None
+    top = robust_extreme(heights_object[under], False)
+    if top < robust_extreme(heights_object, True) + min_clearance_m:
+        return None
+    return top
 
 
 def robust_surface_gap(points_a: np.ndarray, points_b: np.ndarray, min_support: int = 10,

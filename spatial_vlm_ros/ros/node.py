@@ -63,6 +63,7 @@ class SpatialVlmNode(LifecycleNode):
         self._recorder = None
         self._markers = MarkerTracker()
         self._active = False
+        self._last_warned: dict[str, float] = {}
         self._service = None
         self._diag_timer = None
         self._diag_pub = None
@@ -208,8 +209,13 @@ class SpatialVlmNode(LifecycleNode):
             self.stats.set_dropped("stale", worker.stats.dropped_stale)
 
     def _warn(self, kind: str, message: str) -> None:
+        """Count every occurrence; log each kind at most once per WARN_THROTTLE_S (rclpy's own throttle
+        is per call site, which would let one noisy kind hide all others)."""
         self.stats.count_error(kind)
-        self.get_logger().warning(f"{kind}: {message}", throttle_duration_sec=WARN_THROTTLE_S)
+        now = time.monotonic()
+        if now - self._last_warned.get(kind, -1e9) >= WARN_THROTTLE_S:
+            self._last_warned[kind] = now
+            self.get_logger().warning(f"{kind}: {message}")
 
     def _on_worker_error(self, kind: str, exc: Exception) -> None:
         self._warn(f"inference_{kind}", str(exc))
@@ -274,10 +280,26 @@ class SpatialVlmNode(LifecycleNode):
             self._warn("query_rejected", outcome.message)
         return response
 
+    def _check_unsynced(self) -> None:
+        """Colour arrives but no complete set forms (a missing camera_info or depth topic, or stamps
+        further apart than the slop): say which stream is missing instead of staying silent."""
+        sync = self._sync
+        if sync is None or not self._active:
+            return
+        received, emitted = dict(sync.stats.received), sync.stats.emitted
+        last = getattr(self, "_last_sync_counts", None)
+        self._last_sync_counts = (received, emitted)
+        if last is None or emitted > last[1] or received.get("color", 0) <= last[0].get("color", 0):
+            return
+        silent = [k for k in sync.keys if received.get(k, 0) == last[0].get(k, 0)]
+        why = f"no messages on {', '.join(silent)}" if silent else f"stamps further apart than {self.params.sync_slop_s} s"
+        self._warn("unsynced", f"colour frames arrive but no complete set forms: {why}")
+
     def _publish_diagnostics(self) -> None:
         if self._diag_pub is None:
             return
         self.stats.set_dropped("stale", self._worker.stats.dropped_stale if self._worker else 0)
+        self._check_unsynced()
         self._diag_pub.publish(self.stats.to_msg(self.get_clock().now().to_msg(), self.get_name(),
                                                  healthy=self.engine_info is not None))
 
@@ -339,7 +361,7 @@ def ros_arguments(args: argparse.Namespace, default_params: str | None = None) -
             out += ["-p", f"{name}:={value}"]
     if getattr(args, "namespace", None):
         out += ["-r", f"__ns:=/{args.namespace.strip('/')}"]
-    extra = [a for a in (args.ros_args or []) if a != "--ros-args"]
+    extra = [a for a in (args.ros_args or []) if a not in ("--ros-args", "--")]
     return out + extra
 
 

@@ -52,7 +52,8 @@ def run(args: argparse.Namespace) -> int:
     from .conversions import depth_to_image, intrinsics_to_camera_info, rgb_to_image, xyz_to_pointcloud2
     from .graph_client import stamp_msg
 
-    rclpy.init(args=["rgbd_player", "--ros-args"] + (["-r", f"__ns:=/{args.namespace.strip('/')}"] if args.namespace else []))
+    ros_args = ["--ros-args", "-r", f"__ns:=/{args.namespace.strip('/')}"] if args.namespace else []
+    rclpy.init(args=["rgbd_player", *ros_args, *getattr(args, "ros_args", [])])
     node = Node("rgbd_player")
     topics = InputTopics()
     qos = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
@@ -110,11 +111,13 @@ def run(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     """`ros2 run spatial_vlm_ros rgbd_player --input DIR [--rate 30] [--loop]` (ROS arguments are ignored)."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if "--ros-args" in argv:
-        argv = argv[: argv.index("--ros-args")]
+    ros_args: list[str] = []
+    if "--ros-args" in argv:  # remappings from `ros2 run` / launch go to rclpy
+        argv, ros_args = argv[: argv.index("--ros-args")], argv[argv.index("--ros-args"):]
     parser = argparse.ArgumentParser(prog="rgbd_player", description=__doc__.splitlines()[0])
     add_arguments(parser)
     args = parser.parse_args(argv)
+    args.ros_args = ros_args
     try:
         return run(args)
     except (FileNotFoundError, ValueError, OSError) as exc:

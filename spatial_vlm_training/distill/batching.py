@@ -115,7 +115,7 @@ class TrainingData:
         for b, i in enumerate(idx):
             o = self.features.objects[i]
             cats = self.cat_map[o["category"]] if len(o["category"]) else np.zeros(0, np.int64)
-            rows += [(b, box, c, d) for box, c, d in zip(o["boxes"], cats, o["center_depth"])]
+            rows += [(b, box, c, d) for box, c, d in zip(o["boxes"], cats, o["center_depth"], strict=False)]
         batch.detection = self.detection_targets(rows, len(idx))
 
     def _language(self, batch: Batch, idx: np.ndarray, rng=None, max_questions: int = 0) -> None:

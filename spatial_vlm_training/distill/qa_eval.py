@@ -42,24 +42,29 @@ def greedy_answers(model, tokenizer, object_tokens, object_mask, pair_tokens, pa
 
 
 @torch.inference_mode()
-def qa_accuracy(model, data: TrainingData, batch_size: int = 16, hidden_cot_k: Optional[int] = None) -> dict[str, float]:
+def qa_accuracy(model, data: TrainingData, batch_size: int = 16, hidden_cot_k: Optional[int] = None,
+                images: Optional[bool] = None) -> dict[str, float]:
+    """Greedy answers against the references, per question type. `images=False` skips the image
+    heads (possible when the object tokens do not use RoI features)."""
+    if images is None:
+        images = model.config.use_roi_features
     device = next(model.parameters()).device
     correct: dict[str, list[bool]] = defaultdict(list)
     was_training = model.training
     model.eval()
     for start in range(0, len(data), batch_size):
         idx = np.arange(start, min(start + batch_size, len(data)))
-        batch = data.batch(idx).to(device)
+        batch = data.batch(idx, images=images).to(device)
         if batch.qa.image_index.numel() == 0:
             continue
-        out = model(batch.pixel_values, batch.depth, batch.objects, None)
+        out = model(batch.pixel_values, batch.depth, batch.objects, None) if images else model(objects=batch.objects)
         cfg = model.config
-        qa = build_qa(batch.qa.image_index.tolist(), [q[m].tolist() for q, m in zip(batch.qa.question_ids, batch.qa.question_mask)],
+        qa = build_qa(batch.qa.image_index.tolist(), [q[m].tolist() for q, m in zip(batch.qa.question_ids, batch.qa.question_mask, strict=False)],
                       None, cfg.pad_token_id, cfg.answer_token_id, cfg.eos_token_id).to(device)
         preds = greedy_answers(model, data.tokenizer, out.object_tokens, batch.objects.mask, out.pair_tokens,
                                batch.objects.pair_mask, qa, hidden_cot_k)
         truths = [q["answer"].lower().strip() for i in idx for q in data.features.qa[i]]
-        for p, t, typ in zip(preds, truths, batch.qa_types):
+        for p, t, typ in zip(preds, truths, batch.qa_types, strict=False):
             correct[typ].append(p == t)
     model.train(was_training)
     res = {f"acc_{k}": round(float(np.mean(v)), 4) for k, v in sorted(correct.items())}

@@ -60,6 +60,20 @@ def fixed_frame_latency(engine, frame, repeats: int = 5) -> float:
     return float(np.median(times[1:]))
 
 
+def gt_box_accuracy(engine, data_dir: Path, limit: int) -> dict[str, float]:
+    """Answer accuracy of the language path alone: ground-truth boxes and categories (the same cached
+    features training used), the model's colours, geometry and LM. Separates reasoning from detection."""
+    from .batching import TrainingData
+    from .cache import load_features
+    from .qa_eval import qa_accuracy
+
+    feats = load_features(data_dir, engine.config.max_objects, limit, desc="test")
+    data = TrainingData(feats, None, engine.tokenizer, engine.config)
+    if engine.config.use_roi_features:
+        return {}
+    return qa_accuracy(engine.model, data, images=False)
+
+
 def run(args: argparse.Namespace) -> int:
     from spatial_vlm_ros.inference.engine import load_engine
     from spatial_vlm_training.data.resize import frame_from_sample
@@ -86,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
     results: dict[str, Any] = {}
     for name, eng in engines.items():
         rep = evaluate(eng, args.data, model_name=name, limit=args.limit)
-        results[name] = {**rep.to_json(), "latency": latency[name],
+        results[name] = {**rep.to_json(), "latency": latency[name], "gt_boxes": gt_box_accuracy(eng, args.data, args.limit),
                          "hidden_cot_k": eng.config.hidden_cot_k, "path": str(models[name])}
         summary = models[name] / "train_summary.json"
         if summary.is_file():
@@ -115,6 +129,9 @@ def run(args: argparse.Namespace) -> int:
             "delta_proximity": _diff(s, results["student_fixed_weights"], "proximity_accuracy"),
             "delta_contact": _diff(s, results["student_fixed_weights"], "contact_accuracy")}
     args.out.mkdir(parents=True, exist_ok=True)
+    from .plots import training_curves
+
+    out["figures"] = [p.name for p in training_curves(models, args.out)]
     (args.out / "reproduction.json").write_text(json.dumps(out, indent=1, default=float) + "\n")
     (args.out / "reproduction.md").write_text(markdown(out))
     print(markdown(out))
@@ -153,6 +170,8 @@ def markdown(r: dict) -> str:
     lines.append("| network latency (ms, median) | " + " | ".join(f"{m[n]['latency']['neural_ms']:.1f}" for n in names) + " |")
     lines.append("| backbone latency (ms, median) | " + " | ".join(f"{m[n]['latency']['backbone_ms']:.1f}" for n in names) + " |")
     lines.append("| whole infer latency (ms, median) | " + " | ".join(f"{m[n]['latency']['infer_ms']:.1f}" for n in names) + " |")
+    lines.append("| answer accuracy with ground-truth boxes (language path) | "
+                 + " | ".join(_fmt((m[n].get("gt_boxes") or {}).get("acc_all"), True) for n in names) + " |")
     lines.append("| Hidden-CoT K | " + " | ".join(str(m[n].get("hidden_cot_k")) for n in names) + " |")
     lines += ["", "## Ratios", "",
               "| retention (student / teacher) | value |", "|---|---|"]
@@ -170,4 +189,12 @@ def markdown(r: dict) -> str:
         u = r["uncertainty_weighting"]
         lines.append(f"- uncertainty vs fixed loss weights: proximity {_fmt(u['delta_proximity'])}, contact "
                      f"{_fmt(u['delta_contact'])}")
+    train_rows = [(n, m[n]["training"]) for n in names if m[n].get("training")]
+    if train_rows:
+        lines += ["", "## Training (this CPU)", "", "| model | steps | minutes | val accuracy, ground-truth boxes |",
+                  "|---|---|---|---|"]
+        for n, t in train_rows:
+            val = t.get("val") or {}
+            lines.append(f"| {n} | {t.get('steps')} | {(t.get('seconds') or 0) / 60:.1f} | {_fmt(val.get('acc_all'), True)} |")
+    lines += [""] + [f"![{f}]({f})" for f in r.get("figures", [])]
     return "\n".join(lines) + "\n"

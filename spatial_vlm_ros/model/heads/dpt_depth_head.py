@@ -25,7 +25,7 @@ class DPTHead(nn.Module):
         """layers: each (N, h*w, D) -> (N, out_channels, H, W)."""
         gh, gw = grid
         x = 0
-        for proj, tokens in zip(self.reassemble, layers):
+        for proj, tokens in zip(self.reassemble, layers, strict=False):
             x = x + proj(tokens.transpose(1, 2).reshape(tokens.shape[0], -1, gh, gw))
         x = self.fuse(x)
         for block in self.up:

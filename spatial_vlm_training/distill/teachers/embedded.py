@@ -59,7 +59,7 @@ class EmbeddedTeacher:
                     for q in feats.qa[i]:
                         n_pos = int((labels[row] != -100).sum())
                         steps = [[[self.tokenizer.convert_ids_to_tokens(int(t)), round(float(v), 4)]
-                                  for t, v in zip(top.indices[row, p], top.values[row, p])] for p in range(n_pos)]
+                                  for t, v in zip(top.indices[row, p], top.values[row, p], strict=False)] for p in range(n_pos)]
                         fa.write(json.dumps({"sample_id": sid, "question": q["question"], "answer": q["answer"],
                                              "top_logprobs": steps}) + "\n")
                         row += 1

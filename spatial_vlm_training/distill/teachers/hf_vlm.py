@@ -85,7 +85,7 @@ class HFVLMTeacher:
             lp = scores[0].float().log_softmax(-1)
             top = lp.topk(min(top_k, lp.shape[-1]))
             steps.append([[_clean(tok.convert_ids_to_tokens(int(i))), round(float(v), 4)]
-                          for i, v in zip(top.indices, top.values)])
+                          for i, v in zip(top.indices, top.values, strict=False)])
         return text, steps
 
     def dump(self, split_dir: Path | str, out_dir: Path | str, student_tokenizer=None, limit: int = 0,

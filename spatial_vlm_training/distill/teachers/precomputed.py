@@ -62,7 +62,7 @@ class PrecomputedTeacher:
         if dp.is_file():
             try:
                 with np.load(dp) as z:
-                    self.depth = {str(i): d for i, d in zip(z["ids"], z["depth"])}
+                    self.depth = {str(i): d for i, d in zip(z["ids"], z["depth"], strict=False)}
             except (OSError, KeyError, ValueError) as exc:
                 raise ValueError(f"{dp}: corrupt teacher depth ({exc})") from exc
         self.detections: dict[str, list[dict]] = {}
