@@ -14,7 +14,7 @@ setup(
     install_requires=["numpy", "scipy", "pyyaml", "torch>=2.1", "transformers>=4.46", "tokenizers", "safetensors",
                       "opencv-python-headless"],
     extras_require={
-        "train": ["accelerate", "open3d-cpu", "tqdm", "rich"],
+        "train": ["accelerate", "open3d-cpu", "tqdm", "rich", "mcap", "mcap-ros2-support"],
         "realsense": ["ai-edge-litert"],
         "test": ["pytest", "pytest-timeout", "hypothesis", "ruff"],
     },

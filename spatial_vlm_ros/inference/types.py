@@ -7,9 +7,10 @@ source image. Nothing here imports ROS or torch.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import Optional, Protocol, Sequence
+from typing import Optional, Protocol
 
 import numpy as np
 
@@ -26,7 +27,7 @@ class CameraIntrinsics:
     height: int
 
     @classmethod
-    def from_matrix(cls, K: Sequence[Sequence[float]] | np.ndarray, width: int, height: int) -> "CameraIntrinsics":
+    def from_matrix(cls, K: Sequence[Sequence[float]] | np.ndarray, width: int, height: int) -> CameraIntrinsics:
         K = np.asarray(K, dtype=np.float64).reshape(3, 3)
         return cls(float(K[0, 0]), float(K[1, 1]), float(K[0, 2]), float(K[1, 2]), int(width), int(height))
 
@@ -34,7 +35,7 @@ class CameraIntrinsics:
     def matrix(self) -> np.ndarray:
         return np.array([[self.fx, 0.0, self.cx], [0.0, self.fy, self.cy], [0.0, 0.0, 1.0]])
 
-    def scaled(self, width: int, height: int) -> "CameraIntrinsics":
+    def scaled(self, width: int, height: int) -> CameraIntrinsics:
         """Intrinsics of the same camera after resizing the image to (width, height)."""
         # Pixel centres sit at integer coordinates, so the principal point maps as (c + 0.5) * s - 0.5.
         sx, sy = width / self.width, height / self.height
