@@ -175,6 +175,9 @@ def summarise(console, client, player, source, args) -> bool:
                         f"{c.x:+.2f} {c.y:+.2f} {c.z:+.2f}" if d.has_3d else "-",
                         f"{s.x:.2f} {s.y:.2f} {s.z:.2f}" if d.has_3d else "-")
     console.print(objects)
+    if not dets.detections:
+        console.print("[yellow]no objects above the score threshold in this frame: is the student trained? "
+                      "(see resource/models/student/train_summary.json; on real frames try --use-annotations)[/yellow]")
     if rels is not None:
         shown = [r for r in rels.relations if r.holds and r.predicate != "far"][:12]
         table = Table(title=f"relations that hold ({len(shown)} of {len(rels.relations)} shown)")
