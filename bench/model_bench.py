@@ -65,7 +65,7 @@ def measure_side_by_side(engines: dict, frames, reps: int, warmup: int) -> dict:
     """Interleaved infer/answer timings; returns per-model samples and stage timings."""
     from tqdm import tqdm
 
-    samples = {name: {"infer": [], "answer": [], "stages": {}} for name in engines}
+    samples = {name: {"infer": [], "answer": [], "stages": {}, "answer_words": []} for name in engines}
     questions = {name: [None] * len(frames) for name in engines}
     total = (reps + warmup) * len(frames) * len(engines)
     with tqdm(total=total, desc="bench model", unit="call", leave=False) as bar:
@@ -78,10 +78,12 @@ def measure_side_by_side(engines: dict, frames, reps: int, warmup: int) -> dict:
                     infer_ms, scene = _timed(engine.infer, frame)
                     if questions[name][i] is None:
                         questions[name][i] = _question(scene)
-                    answer_ms, _ = _timed(engine.answer, frame, scene, questions[name][i])
+                    answer_ms, answer = _timed(engine.answer, frame, scene, questions[name][i])
                     if rep >= warmup:
                         samples[name]["infer"].append(infer_ms)
                         samples[name]["answer"].append(answer_ms)
+                        # answer() decodes until EOS: a longer answer costs more, whatever the model size
+                        samples[name]["answer_words"].append(len(answer.text.split()))
                         for stage, ms in scene.timings_ms.items():
                             samples[name]["stages"].setdefault(stage, []).append(ms)
                     bar.update(1)
@@ -142,9 +144,18 @@ def memory_probe(model_dir: Path, frames_dir: Path, n_frames: int) -> dict:
     for frame in frames:
         scene = engine.infer(frame)
         engine.answer(frame, scene, _question(scene))
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3  # Linux: kB
+    peak_mb = _vm_hwm_mb()
     return {"rss_before_load_MB": round(before_mb, 1), "peak_rss_MB": round(peak_mb, 1),
             "model_peak_delta_MB": round(peak_mb - before_mb, 1)}
+
+
+def _vm_hwm_mb() -> float:
+    """This process's RSS high-water mark. Not getrusage's ru_maxrss: a child started by fork + exec
+    inherits the parent's peak there, which would hide the model's own footprint."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return float(line.split()[1]) / 1e3  # kB
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3
 
 
 def _probe_in_child(model_dir: Path, frames_dir: Path, n_frames: int) -> dict:
@@ -223,6 +234,8 @@ def run(args: argparse.Namespace) -> int:
         weights = Path(getattr(args, name)) / "model.safetensors"
         data[f"model.{name}_weights_MB"] = round(weights.stat().st_size / 1e6, 2)
         data[f"model.{name}_stage_median_ms"] = _stage_medians(samples[name]["stages"])
+        words = sorted(samples[name]["answer_words"])
+        data[f"model.{name}_answer_words_median"] = words[len(words) // 2] if words else None
         data[f"model.{name}_hidden_cot_k"] = engine.model.hidden_cot.trained_k if engine.model.hidden_cot else None
     d = data
     d["model.latency_ratio"] = round(d["model.teacher_infer_median_ms"] / d["model.student_infer_median_ms"], 3)

@@ -75,7 +75,8 @@ def model_section(d: dict | None) -> str:
             ("answer() median", "answer_median_ms", " ms"), ("answer() p95", "answer_p95_ms", " ms"),
             ("parameters", "params", ""), ("weights file", "weights_MB", " MB"),
             ("peak RSS (load + infer + answer, fresh process)", "peak_rss_MB", " MB"),
-            ("RSS added by the model", "peak_delta_MB", " MB"), ("Hidden CoT K", "hidden_cot_k", "")]
+            ("RSS added by the model", "peak_delta_MB", " MB"), ("Hidden CoT K", "hidden_cot_k", ""),
+            ("answer length (median words; answer() decodes to EOS)", "answer_words_median", "")]
     lines = ["## Model: teacher vs student (CPU)", "", f"Machine: {_machine_line(d)}.", "",
              "| | teacher | student |", "|---|---|---|"]
     for label, key, unit in rows:
@@ -155,6 +156,8 @@ def node_section(d: dict | None, model: dict | None = None) -> str:
                              ("frames published", "frames_published", ""), ("frames output", "frames_output", ""),
                              ("dropped (not processed) frames", "dropped_frames", ""),
                              ("node CPU (100 % = one core)", "node_cpu_percent", " %"),
+                             ("camera stand-in process CPU", "camera_process_cpu_percent", " %"),
+                             ("probe process CPU (subscriber + service client)", "probe_process_cpu_percent", " %"),
                              ("whole machine CPU", "machine_cpu_percent", " %"), ("node RSS", "node_rss_MB", " MB")):
         lines.append(f"| {label} | {_fmt(d.get(f'node.{key}'), unit)} | "
                      f"{_fmt(d.get(f'node_under_query_load.{key}'), unit)} |")

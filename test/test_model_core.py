@@ -107,3 +107,26 @@ def test_feature_sizes_agree_between_model_and_inference():
     assert cfgmod.OBJECT_GEOMETRY_DIM == object_features.OBJECT_GEOMETRY_DIM
     assert cfgmod.OBJECT_COLOR_DIM == object_features.OBJECT_COLOR_DIM
     assert cfgmod.PAIR_FEATURE_DIM == object_features.PAIR_FEATURE_DIM
+
+
+def test_focus_tokens_copy_the_mentioned_objects():
+    model = SpatialVLM(SpatialVLMConfig(**TINY, use_roi_features=False, use_focus_tokens=True)).eval()
+    _, _, objs, qa = inputs()
+    with torch.no_grad():
+        none = model(objects=objs, qa=qa).answer_logits
+        qa.focus = torch.tensor([[0, 1, 2, 3]] * 5)
+        focused = model(objects=objs, qa=qa).answer_logits
+        qa.focus = torch.tensor([[1, 0, 3, 2]] * 5)
+        swapped = model(objects=objs, qa=qa).answer_logits
+    assert focused.shape == none.shape
+    assert not torch.allclose(focused, none) and not torch.allclose(focused, swapped)
+
+
+def test_mentions_follow_the_question_order():
+    from spatial_vlm_ros.inference.lm_inputs import focus_slots, mentioned
+
+    descs = ["blue mug", "red mug", "wooden table"]
+    assert mentioned("Is the red mug on the wooden table?", descs) == [1, 2]
+    assert mentioned("What is the blue mug resting on?", descs) == [0]
+    assert focus_slots(torch.tensor([[0, 1], [1, 0], [1, 2], [2, 1]]).numpy(), 1, 2) == (1, 2, 2, 3)
+    assert focus_slots(torch.zeros((0, 2)).numpy(), 0, -1) == (0, -1, -1, -1)

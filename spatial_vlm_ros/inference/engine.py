@@ -24,7 +24,7 @@ from spatial_vlm_ros.model.tokenizer import load_tokenizer
 
 from .detection_decode import DecodedBox, decode_centernet
 from .geometry import DEFAULT_THRESHOLDS, RelationThresholds
-from .lm_inputs import build_qa, collate_objects, question_ids, single_object_inputs
+from .lm_inputs import build_qa, collate_objects, focus_slots, mentioned, question_ids, single_object_inputs
 from .object_features import WORK_SIZE, SceneFeatures, box_mask, gravity_basis, scene_features
 from .preprocess import check_frame, depth_tensor, rgb_tensor
 from .types import Answer, Box3D, Detection, Relation, RelationType, RGBDFrame, SceneResult
@@ -46,6 +46,15 @@ class _FrameState:
     object_mask: torch.Tensor
     pair_tokens: torch.Tensor
     pair_mask: torch.Tensor
+    pair_index: Optional[np.ndarray] = None  # (P, 2) object slots of each pair token
+    descriptions: Optional[list[str]] = None  # referring expression of each object slot
+
+    def focus(self, question: str) -> tuple[int, int, int, int]:
+        """Object and pair slots of the objects the question names (by their referring expressions)."""
+        found = mentioned(question, self.descriptions or [])
+        s = found[0] if found else -1
+        o = found[1] if len(found) > 1 else -1
+        return focus_slots(self.pair_index if self.pair_index is not None else np.zeros((0, 2)), s, o)
 
 
 def resolve_device(device: str) -> torch.device:
@@ -141,6 +150,8 @@ class SpatialVLMEngine:
 
         state, color_names = self._tokens(enc, boxes, feats)
         detections = self._detections(boxes, color_names, feats, frame.up, w, h)
+        state.pair_index = feats.pair_index
+        state.descriptions = [d.description for d in detections]
         relations = self._relations(detections, feats, state)
         timings["relations"], t = _lap(t)
         scene = SceneResult(detections, relations, describe(detections, relations), depth_full, conf_full,
@@ -171,11 +182,12 @@ class SpatialVLMEngine:
         cfg = self.config
         m = len(questions)
         q_ids = question_ids(self.tokenizer, questions)
+        focus = [state.focus(q) for q in questions]
         answers: list[list[int]] = [[] for _ in range(m)]
         logprob = [0.0] * m
         done = [False] * m
         for _ in range(cfg.max_answer_tokens):
-            qa = build_qa([0] * m, q_ids, None, cfg.pad_token_id, cfg.answer_token_id, cfg.eos_token_id)
+            qa = build_qa([0] * m, q_ids, None, cfg.pad_token_id, cfg.answer_token_id, cfg.eos_token_id, focus)
             seqs = [[cfg.answer_token_id, *a] for a in answers]
             width = max(len(s) for s in seqs)
             qa.answer_input_ids = torch.tensor([s + [cfg.pad_token_id] * (width - len(s)) for s in seqs])
@@ -197,12 +209,13 @@ class SpatialVLMEngine:
                 break
         return [(self.tokenizer.decode(a, skip_special_tokens=True).strip(), math.exp(lp)) for a, lp in zip(answers, logprob, strict=False)]
 
-    def yes_probability(self, questions: list[str], state: _FrameState) -> np.ndarray:
+    def yes_probability(self, questions: list[str], state: _FrameState,
+                        focus: Optional[list[tuple[int, int, int, int]]] = None) -> np.ndarray:
         if not questions:
             return np.zeros(0)
         cfg = self.config
         qa = build_qa([0] * len(questions), question_ids(self.tokenizer, questions), None, cfg.pad_token_id,
-                      cfg.answer_token_id, cfg.eos_token_id)
+                      cfg.answer_token_id, cfg.eos_token_id, focus)
         logits, _ = self.model.answer_logits(state.object_tokens, state.object_mask, state.pair_tokens,
                                              state.pair_mask, qa.to(self.device), self.hidden_cot_k)
         two = logits[:, 0, [self.yes_id, self.no_id]].float().softmax(-1)
@@ -274,7 +287,8 @@ class SpatialVLMEngine:
                     asks += [(RelationType.PROXIMITY, i, j), (RelationType.CONTACT, i, j)]
                 asks.append((RelationType.SUPPORT, i, j))
         questions = [RELATION_QUESTIONS[t].format(a=dets[i].description, b=dets[j].description) for t, i, j in asks]
-        p_yes = self.yes_probability(questions, state)
+        focus = [(i, j, pair_row[(i, j)], pair_row[(j, i)]) for _, i, j in asks]  # the pair is known exactly
+        p_yes = self.yes_probability(questions, state, focus)
         rels = []
         for (rtype, i, j), p in zip(asks, p_yes.tolist(), strict=False):
             holds = p >= 0.5

@@ -68,14 +68,39 @@ def answer_ids(tokenizer, answers: Sequence[str], max_tokens: int) -> list[list[
     return [tokenizer(a, add_special_tokens=False)["input_ids"][: max_tokens - 1] for a in answers]
 
 
+def focus_slots(pair_index: np.ndarray, subject: int, obj: int) -> tuple[int, int, int, int]:
+    """(subject slot, object slot, pair slot of (s, o), pair slot of (o, s)); -1 where unknown."""
+    pairs = {tuple(p): k for k, p in enumerate(np.asarray(pair_index).reshape(-1, 2).tolist())}
+    return (subject, obj, pairs.get((subject, obj), -1) if subject >= 0 and obj >= 0 else -1,
+            pairs.get((obj, subject), -1) if subject >= 0 and obj >= 0 else -1)
+
+
 def build_qa(image_index: Sequence[int], q_ids: Sequence[Sequence[int]], a_ids: Sequence[Sequence[int]] | None,
-             pad_id: int, answer_token_id: int, eos_id: int) -> QAInputs:
+             pad_id: int, answer_token_id: int, eos_id: int,
+             focus: Sequence[tuple[int, int, int, int]] | None = None) -> QAInputs:
     """Teacher forcing layout: input [ANS] a1 .. aL, labels a1 .. aL [EOS]. Without answers: input [ANS]."""
     qi, qm = pad_ids(q_ids, pad_id)
+    m = len(q_ids)
+    foc = torch.tensor([list(f) for f in focus], dtype=torch.long).reshape(m, 4) if focus is not None else None
     if a_ids is None:
-        m = len(q_ids)
         return QAInputs(torch.tensor(list(image_index), dtype=torch.long), qi, qm,
-                        torch.full((m, 1), answer_token_id, dtype=torch.long), torch.ones(m, 1, dtype=torch.bool))
+                        torch.full((m, 1), answer_token_id, dtype=torch.long), torch.ones(m, 1, dtype=torch.bool),
+                        focus=foc)
     ai, am = pad_ids([[answer_token_id, *a] for a in a_ids], pad_id)
     labels, _ = pad_ids([[*a, eos_id] for a in a_ids], pad_id, fill_label=-100)
-    return QAInputs(torch.tensor(list(image_index), dtype=torch.long), qi, qm, ai, am, labels)
+    return QAInputs(torch.tensor(list(image_index), dtype=torch.long), qi, qm, ai, am, labels, focus=foc)
+
+
+def mentioned(question: str, descriptions: Sequence[str]) -> list[int]:
+    """Indices of the descriptions a question mentions, in order of appearance (longest match wins)."""
+    text = " " + " ".join(question.lower().replace("?", " ").replace(",", " ").split()) + " "
+    spans = []
+    for i in sorted(range(len(descriptions)), key=lambda i: -len(descriptions[i])):
+        d = " " + " ".join(descriptions[i].lower().split()) + " "
+        pos = text.find(d)
+        while pos >= 0:
+            if all(pos + len(d) <= a or pos >= b for a, b, _ in spans):
+                spans.append((pos, pos + len(d), i))
+                break
+            pos = text.find(d, pos + 1)
+    return [i for _, _, i in sorted(spans)]

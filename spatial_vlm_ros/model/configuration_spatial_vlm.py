@@ -38,6 +38,7 @@ class SpatialVLMConfig(PretrainedConfig):
         colors: list[str] | None = None,
         roi_size: int = 2,
         use_roi_features: bool = True,
+        use_focus_tokens: bool = False,
         dense_output_stride: int = 1,
         lm_type: str = "qwen2",
         lm_hidden_size: int = 128,
@@ -84,6 +85,9 @@ class SpatialVLMConfig(PretrainedConfig):
         # Without RoI features the language path needs no image forward, so on a CPU budget it can
         # train on many more questions than the perception heads see images.
         self.use_roi_features = use_roi_features
+        # Focus tokens: copies of the object and pair tokens a question mentions, placed before the
+        # question (mentions come from matching the referring expressions in the text).
+        self.use_focus_tokens = use_focus_tokens
         # Dense heads predict at input/stride and are upsampled bilinearly (4x cheaper at stride 2).
         self.dense_output_stride = dense_output_stride
         self.lm_type = lm_type

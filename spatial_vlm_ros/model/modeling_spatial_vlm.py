@@ -31,6 +31,7 @@ class QAInputs:
     answer_input_ids: torch.Tensor  # (M, La) long: [ANS] a1 .. a_{La-1}
     answer_mask: torch.Tensor  # (M, La) bool
     answer_labels: Optional[torch.Tensor] = None  # (M, La) long: a1 .. [EOS], -100 on padding
+    focus: Optional[torch.Tensor] = None  # (M, 4) long: subject slot, object slot, pair (s, o), pair (o, s); -1 = none
 
     def to(self, device) -> QAInputs:
         return QAInputs(*(None if getattr(self, f) is None else getattr(self, f).to(device)
@@ -76,6 +77,7 @@ class SpatialVLM(PreTrainedModel):
             self.language_head = LanguageHead(c)
             self.object_tokenizer = ObjectTokenizer(c)
             self.hidden_cot = HiddenCoT(c.hidden_cot_k, c.lm_hidden_size)
+            self.focus_embed = nn.Parameter(torch.zeros(4, c.lm_hidden_size)) if c.use_focus_tokens else None
             self._register_name_ids("category_word_ids", c.category_token_ids, len(c.categories))
             self._register_name_ids("color_word_ids", c.color_token_ids, len(c.colors))
         else:
@@ -159,12 +161,30 @@ class SpatialVLM(PreTrainedModel):
         latents = self.hidden_cot(m, hidden_cot_k).to(prefix.dtype)
         k = latents.shape[1]
         la = qa.answer_input_ids.shape[1]
-        suffix = torch.cat([embed(qa.question_ids), latents, embed(qa.answer_input_ids)], 1)
-        suffix_mask = torch.cat([qa.question_mask, torch.ones(m, k, dtype=torch.bool, device=ii.device),
-                                 qa.answer_mask], 1)
+        parts = [embed(qa.question_ids), latents, embed(qa.answer_input_ids)]
+        masks = [qa.question_mask, torch.ones(m, k, dtype=torch.bool, device=ii.device), qa.answer_mask]
+        if self.focus_embed is not None:
+            focus, focus_mask = self.focus_tokens(object_tokens, pair_tokens, ii, qa.focus, m)
+            parts.insert(0, focus)
+            masks.insert(0, focus_mask)
+        suffix = torch.cat(parts, 1)
+        suffix_mask = torch.cat(masks, 1)
         logits, hidden = self.language_head.prefix_then_suffix(prefix, prefix_mask, ii, suffix, suffix_mask)
         start = suffix.shape[1] - la
         return logits[:, start:], hidden[:, start - k: start]
+
+    def focus_tokens(self, object_tokens, pair_tokens, image_index, focus: Optional[torch.Tensor], m: int):
+        """(M, 4, H) tokens: the mentioned subject, object and both ordered pairs, each with a role
+        embedding; missing ones are masked out."""
+        h = object_tokens.shape[-1]
+        if focus is None:
+            focus = torch.full((m, 4), -1, dtype=torch.long, device=image_index.device)
+        valid = focus >= 0
+        idx = focus.clamp(min=0)
+        objs = object_tokens[image_index.unsqueeze(1).expand(-1, 2), idx[:, :2]]  # (M, 2, H)
+        pairs = pair_tokens[image_index.unsqueeze(1).expand(-1, 2), idx[:, 2:]]
+        tokens = (torch.cat([objs, pairs], 1) + self.focus_embed.to(objs.dtype)) * valid[..., None]
+        return tokens.view(m, 4, h), valid
 
     # --- the full forward used in training ---------------------------------------------------
     def forward(self, pixel_values: Optional[torch.Tensor] = None, depth: Optional[torch.Tensor] = None,

@@ -7,7 +7,7 @@ from typing import Optional
 import numpy as np
 import torch
 
-from spatial_vlm_ros.inference.lm_inputs import answer_ids, build_qa, collate_objects, question_ids
+from spatial_vlm_ros.inference.lm_inputs import answer_ids, build_qa, collate_objects, focus_slots, question_ids
 from spatial_vlm_ros.model import IMAGE_MEAN, IMAGE_STD, ObjectInputs, QAInputs
 
 from .cache import SplitFeatures, SplitImages
@@ -65,9 +65,18 @@ class Batch:
                        for f in self.__dataclass_fields__))
 
 
+def load_mentions(split_dir) -> dict[tuple[str, str], tuple[str, Optional[str]]]:
+    """(frame id, question) -> the ids of the objects it names, from the split's ground truth."""
+    from spatial_vlm_training.data.sample import iter_samples
+
+    return {(s.id, q.question): (q.subject, q.object) for s in iter_samples(split_dir) for q in s.qa}
+
+
 class TrainingData:
-    def __init__(self, features: SplitFeatures, images: Optional[SplitImages], tokenizer, model_config, teacher=None):
+    def __init__(self, features: SplitFeatures, images: Optional[SplitImages], tokenizer, model_config, teacher=None,
+                 mentions: Optional[dict] = None):
         self.features, self.images, self.tokenizer, self.cfg = features, images, tokenizer, model_config
+        self.mentions = mentions or {}  # (frame id, question) -> (subject id, object id or None)
         self.teacher = teacher  # PrecomputedTeacher aligned by sample id, or None
         self.n_cat = len(model_config.categories)
         # Categories of the data are mapped onto the model's list by name.
@@ -122,9 +131,10 @@ class TrainingData:
         """Object/pair slots and questions of frames `idx`; with `rng`, at most `max_questions` random
         questions per frame (the LM's cost grows with questions, its signal saturates sooner)."""
         cfg = self.cfg
-        items, colors, q_rows, a_rows, img_index, types = [], [], [], [], [], []
+        items, colors, q_rows, a_rows, img_index, types, focus = [], [], [], [], [], [], []
         for b, i in enumerate(idx):
             o = self.features.objects[i]
+            slot = {oid: k for k, oid in enumerate(o["object_ids"])}
             cats = self.cat_map[o["category"]] if len(o["category"]) else np.zeros(0, np.int64)
             onehot = np.full((len(cats), self.n_cat), CATEGORY_SMOOTHING / self.n_cat, np.float32)
             onehot[np.arange(len(cats)), cats] += 1 - CATEGORY_SMOOTHING
@@ -139,12 +149,14 @@ class TrainingData:
                 a_rows.append(self.a_ids[i][k])
                 img_index.append(b)
                 types.append(self.features.qa[i][k]["type"])
+                subj, obj = self.mentions.get((self.features.ids[i], self.features.qa[i][k]["question"]), (None, None))
+                focus.append(focus_slots(o["pair_index"], slot.get(subj, -1), slot.get(obj, -1)))
             batch.qa_keys.extend((self.features.ids[i], self.features.qa[i][k]["question"]) for k in keep)
         batch.objects = collate_objects(items, self.n_cat)
         batch.color_labels = torch.full(batch.objects.mask.shape, -1, dtype=torch.long)
         for b, c in enumerate(colors):
             batch.color_labels[b, : len(c)] = torch.from_numpy(np.asarray(c, np.int64))
-        batch.qa = build_qa(img_index, q_rows, a_rows, cfg.pad_token_id, cfg.answer_token_id, cfg.eos_token_id)
+        batch.qa = build_qa(img_index, q_rows, a_rows, cfg.pad_token_id, cfg.answer_token_id, cfg.eos_token_id, focus)
         batch.qa_types = types
 
     def detection_grid(self) -> tuple[int, int]:

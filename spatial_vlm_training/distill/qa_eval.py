@@ -8,8 +8,6 @@ from typing import Optional
 import numpy as np
 import torch
 
-from spatial_vlm_ros.inference.lm_inputs import build_qa
-
 from .batching import TrainingData
 
 
@@ -58,9 +56,7 @@ def qa_accuracy(model, data: TrainingData, batch_size: int = 16, hidden_cot_k: O
         if batch.qa.image_index.numel() == 0:
             continue
         out = model(batch.pixel_values, batch.depth, batch.objects, None) if images else model(objects=batch.objects)
-        cfg = model.config
-        qa = build_qa(batch.qa.image_index.tolist(), [q[m].tolist() for q, m in zip(batch.qa.question_ids, batch.qa.question_mask, strict=False)],
-                      None, cfg.pad_token_id, cfg.answer_token_id, cfg.eos_token_id).to(device)
+        qa = batch.qa  # greedy decoding replaces the answer inputs step by step
         preds = greedy_answers(model, data.tokenizer, out.object_tokens, batch.objects.mask, out.pair_tokens,
                                batch.objects.pair_mask, qa, hidden_cot_k)
         truths = [q["answer"].lower().strip() for i in idx for q in data.features.qa[i]]

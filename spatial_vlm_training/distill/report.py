@@ -63,12 +63,12 @@ def fixed_frame_latency(engine, frame, repeats: int = 5) -> float:
 def gt_box_accuracy(engine, data_dir: Path, limit: int) -> dict[str, float]:
     """Answer accuracy of the language path alone: ground-truth boxes and categories (the same cached
     features training used), the model's colours, geometry and LM. Separates reasoning from detection."""
-    from .batching import TrainingData
+    from .batching import TrainingData, load_mentions
     from .cache import load_features
     from .qa_eval import qa_accuracy
 
     feats = load_features(data_dir, engine.config.max_objects, limit, desc="test")
-    data = TrainingData(feats, None, engine.tokenizer, engine.config)
+    data = TrainingData(feats, None, engine.tokenizer, engine.config, mentions=load_mentions(data_dir))
     if engine.config.use_roi_features:
         return {}
     return qa_accuracy(engine.model, data, images=False)

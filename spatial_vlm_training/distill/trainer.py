@@ -22,7 +22,7 @@ from spatial_vlm_ros.model import SpatialVLM
 from spatial_vlm_ros.model.build import new_model, save_model, tokenizer_for
 from spatial_vlm_ros.model.tokenizer import load_tokenizer
 
-from .batching import Batch, TrainingData
+from .batching import Batch, TrainingData, load_mentions
 from .cache import load_features, load_images
 from .config import TrainConfig
 from .losses import TASKS, TaskWeighting, answer_loss, depth_loss, detection_loss
@@ -86,7 +86,7 @@ def build_model_and_data(cfg: TrainConfig, data_dir: Path, tokenizer=None, teach
     model = new_model(tokenizer, **model_kwargs)
     c = model.config
     images = load_images(data_dir, c.image_width, c.image_height, feats.categories, cfg.max_train_samples, desc="train")
-    return model, tokenizer, TrainingData(feats, images, tokenizer, c, teacher)
+    return model, tokenizer, TrainingData(feats, images, tokenizer, c, teacher, load_mentions(data_dir))
 
 
 def val_data(cfg: TrainConfig, val_dir: Optional[Path], model: SpatialVLM, tokenizer) -> Optional[TrainingData]:
@@ -95,7 +95,7 @@ def val_data(cfg: TrainConfig, val_dir: Optional[Path], model: SpatialVLM, token
     c = model.config
     feats = load_features(val_dir, c.max_objects, cfg.max_val_samples, desc="val")
     images = load_images(val_dir, c.image_width, c.image_height, feats.categories, cfg.max_val_samples, desc="val")
-    return TrainingData(feats, images, tokenizer, c)
+    return TrainingData(feats, images, tokenizer, c, mentions=load_mentions(val_dir))
 
 
 def train(cfg: TrainConfig, data_dir: Path | str, out_dir: Path | str, val_dir: Path | str | None = None,

@@ -13,7 +13,7 @@ from spatial_vlm_ros.inference.detection_decode import decode_centernet
 from spatial_vlm_ros.inference.engine import load_model
 from spatial_vlm_ros.model.tokenizer import save_tokenizer
 
-from ..batching import TrainingData
+from ..batching import TrainingData, load_mentions
 from ..cache import load_features, load_images
 from .precomputed import TEACHER_FORMAT
 
@@ -38,7 +38,7 @@ class EmbeddedTeacher:
         cfg = self.model.config
         feats = load_features(split_dir, cfg.max_objects, limit, desc="teacher")
         images = load_images(split_dir, cfg.image_width, cfg.image_height, feats.categories, limit, desc="teacher")
-        data = TrainingData(feats, images, self.tokenizer, cfg)
+        data = TrainingData(feats, images, self.tokenizer, cfg, mentions=load_mentions(split_dir))
         ids_all, depth_all = [], []
         with (out / "answers.jsonl").open("w") as fa, (out / "detections.jsonl").open("w") as fd:
             for start in tqdm(range(0, len(data), batch_size), desc="teacher outputs", unit="batch"):
