@@ -221,7 +221,8 @@ def run(args: argparse.Namespace) -> int:
     data: dict = {"benchmark": "model", "date_utc": now_utc(), "machine": machine(), "complete": False, "errors": {},
                   "settings": {"frames": len(frames), "frame_size": "640x480", "reps": args.reps, "warmup": args.warmup,
                                "batch": 1, "device": "cpu", "student": str(args.student), "teacher": str(args.teacher),
-                               "k_values": k_values, "k_reps": args.k_reps}}
+                               "k_values": k_values, "k_reps": args.k_reps,
+                               "torch_threads": torch.get_num_threads()}}
 
     samples = measure_side_by_side(engines, frames, args.reps, args.warmup)
     for name, engine in engines.items():

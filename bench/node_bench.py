@@ -39,6 +39,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-hz", type=float, default=0.0, help="the node's rate.max_hz (0 = unlimited)")
     parser.add_argument("--node-param", action="append", default=[], metavar="NAME:=VALUE",
                         help="extra node parameter override (repeatable)")
+    parser.add_argument("--torch-threads", type=int, default=0,
+                        help="OMP/MKL threads of the node process (0 = the node's own default)")
     parser.add_argument("--startup-timeout", type=float, default=180.0, help="seconds to wait for the node")
     parser.add_argument("--service-timeout", type=float, default=2.0, help="a query slower than this is an error")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
@@ -228,7 +230,8 @@ def _target_table(d: dict) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.duration <= 0 or args.warmup < 0 or args.hz <= 0 or args.query_hz <= 0 or args.frames < 1:
+    if args.duration <= 0 or args.warmup < 0 or args.hz <= 0 or args.query_hz <= 0 or args.frames < 1 \
+            or args.torch_threads < 0:
         raise ValueError("--duration, --hz, --query-hz must be > 0, --frames >= 1, --warmup >= 0")
     for override in args.node_param:
         if ":=" not in override:
@@ -240,6 +243,10 @@ def run(args: argparse.Namespace) -> int:
     env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     os.environ.update({k: env[k] for k in ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE",
                                            "FASTDDS_DEFAULT_PROFILES_FILE")})
+    node_env = dict(env)
+    if args.torch_threads > 0:
+        # torch's intra-op pool size is read from these at start-up
+        node_env.update(OMP_NUM_THREADS=str(args.torch_threads), MKL_NUM_THREADS=str(args.torch_threads))
     namespace = f"svlm_bench_{os.getpid()}"
     work = Path(tempfile.mkdtemp(prefix="svlm_bench_node_"))
     print(f"generating {args.frames} frames (640x480) ...", flush=True)
@@ -260,9 +267,10 @@ def run(args: argparse.Namespace) -> int:
                                "node_params": [str(params.relative_to(REPO)), f"rate.max_hz:={args.max_hz}",
                                                *args.node_param],
                                "transport": "Fast DDS shared memory (config/fastdds_shm.xml)",
+                               "node_torch_threads": args.torch_threads or "default",
                                "ros_domain_id": env["ROS_DOMAIN_ID"]}}
     node_log = open(work / "node.log", "w")
-    node_proc = subprocess.Popen(node_cmd, cwd=REPO, env=env, stdout=node_log, stderr=subprocess.STDOUT)
+    node_proc = subprocess.Popen(node_cmd, cwd=REPO, env=node_env, stdout=node_log, stderr=subprocess.STDOUT)
     pub_proc = None
     probe = ProbeNode(namespace)
     try:

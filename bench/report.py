@@ -176,6 +176,28 @@ def node_section(d: dict | None, model: dict | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
+def node_variants_section() -> str:
+    """node.json next to the other node_*.json runs (same benchmark, one setting changed each)."""
+    runs = [("default", _load("node.json"))]
+    runs += [(p.stem.removeprefix("node_"), _load(p.name)) for p in sorted(RESULTS.glob("node_*.json"))]
+    runs = [(name, d) for name, d in runs if d]
+    if len(runs) < 2:
+        return ""
+    lines = ["### Node: one setting changed per run", "",
+             "| run | node settings | output Hz | latency median / p95 | under queries: Hz | service p95 | "
+             "service errors | node CPU | machine load at start |", "|---|---|---|---|---|---|---|---|---|"]
+    for name, d in runs:
+        s = d.get("settings", {})
+        extra = [x for x in s.get("node_params", [])[1:]] + (
+            [f"torch threads {s['node_torch_threads']}"] if s.get("node_torch_threads", "default") != "default" else [])
+        lines.append(f"| {name} | {', '.join(extra)} | {_fmt(d.get('node.output_hz'))} | "
+                     f"{_fmt(d.get('node.latency_median_ms'), ' ms')} / {_fmt(d.get('node.latency_p95_ms'), ' ms')} | "
+                     f"{_fmt(d.get('node_under_query_load.output_hz'))} | {_fmt(d.get('service.latency_p95_ms'), ' ms')} | "
+                     f"{_fmt(d.get('service.errors'))} | {_fmt(d.get('node.node_cpu_percent'), ' %')} | "
+                     f"{d.get('machine', {}).get('load_avg_1m_at_start')} |")
+    return "\n".join(lines) + "\n"
+
+
 def gpu_section(d: dict | None) -> str:
     if d is None:
         return ("## Paper-size GPU engine\n\nNot run yet: needs a CUDA GPU (`python3 bench/paper_scale_gpu.py`). "
@@ -300,7 +322,7 @@ def render(images: dict[str, Path] | None = None) -> str:
         return section + f"\n![{alt}]({rel})\n"
 
     return "\n".join([INTRO, with_image(model_section(_load("model.json")), "model", "CPU latency"),
-                      node_section(_load("node.json"), _load("model.json")),
+                      node_section(_load("node.json"), _load("model.json")), node_variants_section(),
                       with_image(gpu_section(_load("gpu_paper_scale.json")), "gpu", "GPU latency")])
 
 
