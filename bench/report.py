@@ -195,6 +195,14 @@ def node_variants_section() -> str:
                      f"{_fmt(d.get('node_under_query_load.output_hz'))} | {_fmt(d.get('service.latency_p95_ms'), ' ms')} | "
                      f"{_fmt(d.get('service.errors'))} | {_fmt(d.get('node.node_cpu_percent'), ' %')} | "
                      f"{d.get('machine', {}).get('load_avg_1m_at_start')} |")
+    by_name = dict(runs)
+    base, one = by_name.get("default"), by_name.get("threads1")
+    if base and one and base.get("node.output_hz") and one.get("node.output_hz"):
+        lines += ["", f"With torch's intra-op pool at 1 thread the node ran {_fmt(one['node.output_hz'] / base['node.output_hz'], 'x')} "
+                  f"the default's output rate ({_fmt(one['node.output_hz'], ' Hz')} vs {_fmt(base['node.output_hz'], ' Hz')}, runs "
+                  "minutes apart under similar machine load). On 2 cores, torch's 2 OpenMP threads compete with the "
+                  "node's own executor threads and any other process, and spinning OpenMP workers then stall every "
+                  "operator. The node should call torch.set_num_threads(1) on machines with <= 2 cores."]
     return "\n".join(lines) + "\n"
 
 

@@ -121,6 +121,10 @@ def _student(spec: EngineSpec, device: str, detector: Optional[str] = None) -> t
         raise FileNotFoundError(f"the student engine is not installed ({exc})") from exc
     import torch
 
+    if device == "cpu" and (os.cpu_count() or 1) <= 2:
+        # On 2 cores torch's OpenMP workers spin against the node's executor threads: measured 1.9 Hz
+        # with 2 intra-op threads vs 25 Hz with 1 (bench/README.md, "Node: one setting changed per run").
+        torch.set_num_threads(1)
     kwargs: dict[str, Any] = dict(path=str(path), device=device, dtype=getattr(torch, PRECISIONS[spec.precision]),
                                   score_threshold=spec.score_threshold,
                                   hidden_cot_k=spec.hidden_cot_k if spec.hidden_cot_k >= 0 else None,
