@@ -63,4 +63,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Under `python -m` this file runs as __main__; go through the package module so that the
+    # CLIError commands raise is the same class `main` catches.
+    from spatial_vlm_ros.cli import main as _package_main
+
+    sys.exit(_package_main())
