@@ -16,7 +16,7 @@ from scipy.sparse.csgraph import connected_components
 
 from .geometry import (
     ScenePlanes,
-    backproject,
+    depth_points,
     estimate_up,
     estimate_up_from_planes,
     find_scene_planes,
@@ -43,15 +43,14 @@ class Segmentation:
 
 
 def segment_surfaces(depth: np.ndarray, intrinsics: CameraIntrinsics, up: Optional[np.ndarray] = None,
-                     cfg: SegmentationConfig = SegmentationConfig(), planes: Optional[ScenePlanes] = None) -> Segmentation:
+                     cfg: SegmentationConfig = SegmentationConfig(), planes: Optional[ScenePlanes] = None,
+                     xyz: Optional[np.ndarray] = None) -> Segmentation:
     """Connected surfaces of a depth image after floor/wall removal (4- and 8-neighbour graph with
-    depth-jump thresholds that grow with range)."""
-    if depth.ndim != 2:
-        raise ValueError(f"depth must be (H, W), got shape {depth.shape}")
+    depth-jump thresholds that grow with range). `xyz`: the caller's back-projection of `depth`, if it
+    has one already."""
+    if xyz is None:
+        intrinsics, xyz = depth_points(depth, intrinsics)
     h, w = depth.shape
-    if (intrinsics.width, intrinsics.height) != (w, h):
-        intrinsics = intrinsics.scaled(w, h)
-    xyz = backproject(depth, intrinsics)
     if planes is None:
         fitted = fit_dominant_planes(xyz)
         up = estimate_up(xyz, up if up is not None else estimate_up_from_planes(xyz, planes=fitted))

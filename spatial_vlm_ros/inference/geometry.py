@@ -47,6 +47,17 @@ def backproject(depth: np.ndarray, intrinsics: CameraIntrinsics) -> np.ndarray:
     return np.stack([z * u[None, :], z * v[:, None], z], axis=-1)
 
 
+def depth_points(depth: np.ndarray, intrinsics: CameraIntrinsics) -> tuple[CameraIntrinsics, np.ndarray]:
+    """Check a (H, W) depth image, rescale `intrinsics` to its size when they differ, and back-project.
+    Returns the intrinsics that match the depth and the (H, W, 3) points."""
+    if depth.ndim != 2:
+        raise ValueError(f"depth must be (H, W), got shape {depth.shape}")
+    h, w = depth.shape
+    if (intrinsics.width, intrinsics.height) != (w, h):
+        intrinsics = intrinsics.scaled(w, h)
+    return intrinsics, backproject(depth, intrinsics)
+
+
 def project(points: np.ndarray, intrinsics: CameraIntrinsics) -> np.ndarray:
     """(N, 3) camera points -> (N, 2) pixel coordinates (u, v)."""
     z = np.clip(points[:, 2], 1e-6, None)

@@ -26,7 +26,7 @@ from scipy.ndimage import find_objects
 from scipy.spatial import cKDTree
 
 from .class_agnostic import SegmentationConfig, segment_surfaces
-from .geometry import ScenePlanes, backproject, depth_noise_sigma, horizontal_basis
+from .geometry import ScenePlanes, depth_noise_sigma, depth_points, horizontal_basis
 from .types import Box3D, CameraIntrinsics, Detection
 
 
@@ -321,14 +321,10 @@ def lift_detections(depth: np.ndarray, intrinsics: CameraIntrinsics, detections:
     """One `LiftedObject` (or None when too few depth points survive) per detection, in order.
 
     `scene_planes` (floor, walls) are cut out of every box first; they are found here when not given."""
-    if depth.ndim != 2:
-        raise ValueError(f"depth must be (H, W), got shape {depth.shape}")
+    intrinsics, xyz = depth_points(depth, intrinsics)
     h, w = depth.shape
-    if (intrinsics.width, intrinsics.height) != (w, h):
-        intrinsics = intrinsics.scaled(w, h)
-    xyz = backproject(depth, intrinsics)
     up = np.asarray(up, dtype=np.float64) / np.linalg.norm(up)
-    seg = segment_surfaces(depth, intrinsics, up, cfg.segmentation, scene_planes)
+    seg = segment_surfaces(depth, intrinsics, up, cfg.segmentation, scene_planes, xyz=xyz)
     boxes = [box_pixels(d.box2d, w, h) for d in detections]
     # A detector's own instance mask is trusted (minus floor and walls); a bare box gets its segments.
     extents = find_objects(seg.labels + 1) if cfg.extent_power > 0 else None
