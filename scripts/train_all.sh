@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Reproduce the embedded checkpoints and results/reproduction.{md,json} on CPU (or a GPU when present):
 # generate train/val/test (different seeds), train the teacher on ground truth, distill the student and
-# the two ablation students (K=0, fixed loss weights), evaluate all four on the test split, and copy
+# the two ablation students (K=0, fixed loss weights), give each a region detection head (the teacher's
+# from ground truth, the students' distilled from it), evaluate all four on the test split, and copy
 # the final student/teacher into resource/models/. Finished steps are skipped on a re-run.
 #
 #   scripts/train_all.sh WORKDIR
@@ -39,13 +40,23 @@ for variant in student:distill_student student_k0:distill_student_k0 student_fix
       --data "$work/train" --val "$work/val" --out "$work/$name" $student_budget
 done
 
-svlm report --teacher "$work/teacher" --student "$work/student" --student-k0 "$work/student_k0" \
-  --student-fixed "$work/student_fixed" --data "$work/test" --out results --limit "${EVAL_FRAMES:-100}"
+# Region heads (FINDINGS.md: the object-centric pathway learns on a CPU budget, pixels-to-boxes does not).
+[ -f "$work/teacher_rh/region_summary.json" ] || \
+  svlm train-regions --model "$work/teacher" --data "$work/train" --val "$work/val" --out "$work/teacher_rh" \
+    --widths 32 64 128 --hidden 256 --epochs 8
+for name in student student_k0 student_fixed; do
+  [ -f "$work/${name}_rh/region_summary.json" ] || \
+    svlm train-regions --model "$work/$name" --teacher "$work/teacher_rh" --data "$work/train" --val "$work/val" \
+      --out "$work/${name}_rh" --epochs 8
+done
+
+svlm report --teacher "$work/teacher_rh" --student "$work/student_rh" --student-k0 "$work/student_k0_rh" \
+  --student-fixed "$work/student_fixed_rh" --data "$work/test" --out results --limit "${EVAL_FRAMES:-100}"
 
 for m in student teacher; do
   rm -rf "resource/models/$m"
   mkdir -p "resource/models/$m"
-  cp -r "$work/$m/config.json" "$work/$m/model.safetensors" "$work/$m/tokenizer" "$work/$m/train_summary.json" \
-    "resource/models/$m/"
+  cp -r "$work/${m}_rh/config.json" "$work/${m}_rh/model.safetensors" "$work/${m}_rh/tokenizer" \
+    "$work/${m}_rh/train_summary.json" "$work/${m}_rh/region_summary.json" "resource/models/$m/"
 done
 echo "done: resource/models/{student,teacher}, results/reproduction.md"

@@ -128,5 +128,9 @@ def test_mentions_follow_the_question_order():
     descs = ["blue mug", "red mug", "wooden table"]
     assert mentioned("Is the red mug on the wooden table?", descs) == [1, 2]
     assert mentioned("What is the blue mug resting on?", descs) == [0]
+    cats = ["mug", "mug", "table"]
+    # A colour we named differently still finds the only table, but never guesses between two mugs.
+    assert mentioned("Is the red mug on the gray table?", descs, cats) == [1, 2]
+    assert mentioned("Is the green mug on the gray table?", descs, cats) == [2]
     assert focus_slots(torch.tensor([[0, 1], [1, 0], [1, 2], [2, 1]]).numpy(), 1, 2) == (1, 2, 2, 3)
     assert focus_slots(torch.zeros((0, 2)).numpy(), 0, -1) == (0, -1, -1, -1)

@@ -59,27 +59,16 @@ def segment_surfaces(depth: np.ndarray, intrinsics: CameraIntrinsics, up: Option
     free = np.isfinite(depth) & (depth > 0) & ~planes.structure_mask(xyz, cfg.structure_distance_m)
     s = cfg.stride
     z = np.where(free, depth, np.nan)[::s, ::s]
-    hs, ws = z.shape
-    idx = np.arange(hs * ws).reshape(hs, ws)
-    rows, cols = [], []
+    edges = []
     offsets = [(0, d) for d in range(1, cfg.bridge_px + 1)] + [(d, 0) for d in range(1, cfg.bridge_px + 1)] + [(1, 1), (1, -1)]
     pixel_m_per_z = s / intrinsics.fx
     for dy, dx in offsets:
-        x0, x1 = max(0, -dx), ws - max(0, dx)
-        a, b = z[: hs - dy, x0:x1], z[dy:, x0 + dx: x1 + dx]
-        ia, ib = idx[: hs - dy, x0:x1], idx[dy:, x0 + dx: x1 + dx]
-        steps = max(abs(dx), abs(dy))
+        a, b = neighbour_pairs(z, dy, dx)
         with np.errstate(invalid="ignore"):
             near = np.minimum(a, b)
-            allowed = cfg.base_jump_m + cfg.grazing_factor * near * pixel_m_per_z * steps
-            ok = np.abs(a - b) <= allowed
-        rows.append(ia[ok])
-        cols.append(ib[ok])
-    r, c = np.concatenate(rows), np.concatenate(cols)
-    graph = coo_matrix((np.ones(len(r), dtype=np.int8), (r, c)), shape=(hs * ws, hs * ws))
-    _, comp = connected_components(graph, directed=False)
-    comp = comp.reshape(hs, ws)
-    comp[~np.isfinite(z)] = -1
+            allowed = cfg.base_jump_m + cfg.grazing_factor * near * pixel_m_per_z * max(abs(dx), abs(dy))
+            edges.append(((dy, dx), np.abs(a - b) <= allowed))
+    comp = grid_components(np.isfinite(z), edges)
     # Compact the component ids and bring them back to full resolution.
     valid_ids, compact = np.unique(comp[comp >= 0], return_inverse=True)
     small = np.full(comp.shape, -1, dtype=np.int32)
@@ -88,6 +77,33 @@ def segment_surfaces(depth: np.ndarray, intrinsics: CameraIntrinsics, up: Option
     full[~free] = -1
     sizes = np.bincount(full[full >= 0], minlength=len(valid_ids))
     return Segmentation(full, sizes, planes, up)
+
+
+def neighbour_pairs(image: np.ndarray, dy: int, dx: int) -> tuple[np.ndarray, np.ndarray]:
+    """The two views of `image` whose elements are neighbours at offset (dy >= 0, dx)."""
+    h, w = image.shape[:2]
+    x0, x1 = max(0, -dx), w - max(0, dx)
+    return image[: h - dy, x0:x1], image[dy:, x0 + dx: x1 + dx]
+
+
+def grid_components(valid: np.ndarray, edges: list[tuple[tuple[int, int], np.ndarray]]) -> np.ndarray:
+    """Connected components of a pixel graph: `edges` holds, per offset (dy, dx), which neighbour pairs
+    (as laid out by `neighbour_pairs`) connect. -> (H, W) component ids, -1 where not `valid`."""
+    h, w = valid.shape
+    idx = np.arange(h * w).reshape(h, w)
+    rows, cols = [], []
+    for (dy, dx), ok in edges:
+        va, vb = neighbour_pairs(valid, dy, dx)
+        ia, ib = neighbour_pairs(idx, dy, dx)
+        keep = ok & va & vb
+        rows.append(ia[keep])
+        cols.append(ib[keep])
+    r, c = np.concatenate(rows), np.concatenate(cols)
+    graph = coo_matrix((np.ones(len(r), dtype=np.int8), (r, c)), shape=(h * w, h * w))
+    _, comp = connected_components(graph, directed=False)
+    comp = comp.reshape(h, w)
+    comp[~valid] = -1
+    return comp
 
 
 @dataclass

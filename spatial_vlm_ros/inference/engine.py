@@ -25,8 +25,20 @@ from spatial_vlm_ros.model.tokenizer import load_tokenizer
 from .detection_decode import DecodedBox, decode_centernet
 from .geometry import DEFAULT_THRESHOLDS, RelationThresholds
 from .lm_inputs import build_qa, collate_objects, focus_slots, mentioned, question_ids, single_object_inputs
-from .object_features import WORK_SIZE, SceneFeatures, box_mask, gravity_basis, scene_features
+from .object_features import (
+    WORK_SIZE,
+    ObjectPoints,
+    SceneFeatures,
+    box_mask,
+    gravity_basis,
+    object_points,
+    scene_features,
+    working_views,
+)
 from .preprocess import check_frame, depth_tensor, rgb_tensor
+from .region_inputs import region_inputs
+from .region_proposals import mask_box, region_proposals
+from .region_selection import select_regions
 from .types import Answer, Box3D, Detection, Relation, RelationType, RGBDFrame, SceneResult
 
 RELATION_QUESTIONS = {
@@ -48,10 +60,11 @@ class _FrameState:
     pair_mask: torch.Tensor
     pair_index: Optional[np.ndarray] = None  # (P, 2) object slots of each pair token
     descriptions: Optional[list[str]] = None  # referring expression of each object slot
+    categories: Optional[list[str]] = None  # category of each object slot
 
     def focus(self, question: str) -> tuple[int, int, int, int]:
         """Object and pair slots of the objects the question names (by their referring expressions)."""
-        found = mentioned(question, self.descriptions or [])
+        found = mentioned(question, self.descriptions or [], self.categories or [])
         s = found[0] if found else -1
         o = found[1] if len(found) > 1 else -1
         return focus_slots(self.pair_index if self.pair_index is not None else np.zeros((0, 2)), s, o)
@@ -136,22 +149,23 @@ class SpatialVLMEngine:
         timings["encoder_heads"], t = _lap(t)
 
         depth_full, conf_full = self._full_depth(frame, out)
-        boxes = decode_centernet(out.heatmap[0].cpu(), out.box_size[0].float().cpu(), out.box_offset[0].float().cpu(),
-                                 out.center_depth[0].float().cpu(), self.score_threshold, self.max_objects)
-        category_map = None
-        if out.segmentation_logits is not None:
-            seg = out.segmentation_logits[0].float().argmax(0).to(torch.uint8).cpu().numpy()
-            category_map = cv2.resize(seg, WORK_SIZE, interpolation=cv2.INTER_NEAREST).astype(np.int64) - 1
-        masks = [box_mask(b.box, category_map, b.category) for b in boxes]
+        views = working_views(frame.rgb, depth_full, frame.intrinsics)
+        objects = None
+        if self.model.region_head is not None:
+            boxes, masks, objects = self._detect_regions(frame, views, timings)
+        else:
+            boxes, masks = self._detect_centernet(out)
         timings["detection"], t = _lap(t)
 
-        feats = scene_features(frame.rgb, depth_full, frame.intrinsics, frame.up, masks, thresholds=self.thresholds)
+        feats = scene_features(frame.rgb, depth_full, frame.intrinsics, frame.up, masks, thresholds=self.thresholds,
+                               views=views, objects=objects)
         timings["features"], t = _lap(t)
 
         state, color_names = self._tokens(enc, boxes, feats)
         detections = self._detections(boxes, color_names, feats, frame.up, w, h)
         state.pair_index = feats.pair_index
         state.descriptions = [d.description for d in detections]
+        state.categories = [d.label for d in detections]
         relations = self._relations(detections, feats, state)
         timings["relations"], t = _lap(t)
         scene = SceneResult(detections, relations, describe(detections, relations), depth_full, conf_full,
@@ -177,6 +191,49 @@ class SpatialVLMEngine:
         return Answer(question, text, conf, relations=relations)
 
     # --- pieces -------------------------------------------------------------------------------
+    def _detect_centernet(self, out: SpatialVLMOutput) -> tuple[list[DecodedBox], list[np.ndarray]]:
+        boxes = decode_centernet(out.heatmap[0].cpu(), out.box_size[0].float().cpu(), out.box_offset[0].float().cpu(),
+                                 out.center_depth[0].float().cpu(), self.score_threshold, self.max_objects)
+        category_map = None
+        if out.segmentation_logits is not None:
+            seg = out.segmentation_logits[0].float().argmax(0).to(torch.uint8).cpu().numpy()
+            category_map = cv2.resize(seg, WORK_SIZE, interpolation=cv2.INTER_NEAREST).astype(np.int64) - 1
+        return boxes, [box_mask(b.box, category_map, b.category) for b in boxes]
+
+    def _detect_regions(self, frame: RGBDFrame, views, timings: dict[str, float]
+                        ) -> tuple[list[DecodedBox], list[np.ndarray], list[ObjectPoints]]:
+        """Class-agnostic proposals named by the region head; greedy class-agnostic NMS on the boxes."""
+        rgb_small, points_small = views
+        proposals = region_proposals(rgb_small, points_small, frame.intrinsics.scaled(*WORK_SIZE), frame.up)
+        if not proposals:
+            return [], [], []
+        basis = gravity_basis(frame.up)
+        objects = [object_points(rgb_small, points_small, p.mask, basis) for p in proposals]
+        crops, scalars = region_inputs(rgb_small, points_small, [p.mask for p in proposals], objects,
+                                       self.config.region_crop_size)
+        t = time.perf_counter()
+        logits = self.model.region_head(torch.from_numpy(crops).to(self.device, self.dtype),
+                                        torch.from_numpy(scalars).to(self.device, self.dtype))
+        probs = logits.float().softmax(-1).cpu().numpy()
+        timings["region_head"] = (time.perf_counter() - t) * 1000
+        keep = select_regions(proposals, probs, objects, self.score_threshold, self.max_objects)
+        boxes, masks, kept_objects = [], [], []
+        for group, category, score in keep:
+            mask = np.logical_or.reduce([proposals[i].mask for i in group])
+            boxes.append(DecodedBox(mask_box(mask), category, score, probs[group[0], 1:] / probs[group[0], 1:].sum(),
+                                    math.nan))
+            masks.append(mask)
+        # A region keeps only its own pixels: a whole table segment loses the objects standing on it.
+        for i, m in enumerate(masks):
+            others = np.logical_or.reduce([o for j, o in enumerate(masks) if j != i]) if len(masks) > 1 else None
+            own = m & ~others if others is not None else m
+            masks[i] = own if own.sum() >= 4 else m
+        for b, m in zip(boxes, masks, strict=True):
+            obj = object_points(rgb_small, points_small, m, basis)
+            b.center_depth_m = float(np.median(obj.points[:, 2])) if len(obj.points) else math.nan
+            kept_objects.append(obj)
+        return boxes, masks, kept_objects
+
     def generate(self, questions: list[str], state: _FrameState) -> list[tuple[str, float]]:
         """Greedy decoding of short answers, all questions of one frame in one batch."""
         cfg = self.config

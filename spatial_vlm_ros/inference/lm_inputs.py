@@ -91,16 +91,28 @@ def build_qa(image_index: Sequence[int], q_ids: Sequence[Sequence[int]], a_ids: 
     return QAInputs(torch.tensor(list(image_index), dtype=torch.long), qi, qm, ai, am, labels, focus=foc)
 
 
-def mentioned(question: str, descriptions: Sequence[str]) -> list[int]:
-    """Indices of the descriptions a question mentions, in order of appearance (longest match wins)."""
+def mentioned(question: str, descriptions: Sequence[str], categories: Sequence[str] = ()) -> list[int]:
+    """Indices of the descriptions a question mentions, in order of appearance (longest match wins).
+    With `categories` (one per description), an object whose full description is not in the question
+    is still found by its category word when no other unmatched object has that category: a colour
+    named differently ("the gray table" for our "white table") does not lose the object."""
     text = " " + " ".join(question.lower().replace("?", " ").replace(",", " ").split()) + " "
-    spans = []
-    for i in sorted(range(len(descriptions)), key=lambda i: -len(descriptions[i])):
-        d = " " + " ".join(descriptions[i].lower().split()) + " "
+    spans: list[tuple[int, int, int]] = []
+
+    def claim(i: int, phrase: str) -> None:
+        d = " " + " ".join(phrase.lower().split()) + " "
         pos = text.find(d)
         while pos >= 0:
             if all(pos + len(d) <= a or pos >= b for a, b, _ in spans):
                 spans.append((pos, pos + len(d), i))
-                break
+                return
             pos = text.find(d, pos + 1)
+
+    for i in sorted(range(len(descriptions)), key=lambda i: -len(descriptions[i])):
+        claim(i, descriptions[i])
+    found = {i for _, _, i in spans}
+    rest = [i for i in range(len(categories)) if i not in found]
+    for i in rest:
+        if sum(categories[j] == categories[i] for j in rest) == 1:
+            claim(i, categories[i])
     return [i for _, _, i in sorted(spans)]

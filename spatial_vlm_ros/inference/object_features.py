@@ -138,11 +138,15 @@ def pair_features(a: ObjectPoints, b: ObjectPoints, rng: np.random.Generator,
 
 def scene_features(rgb: np.ndarray, depth: np.ndarray, intrinsics: CameraIntrinsics, up: np.ndarray | None,
                    masks_small: list[np.ndarray], seed: int = 0,
-                   thresholds: RelationThresholds = DEFAULT_THRESHOLDS) -> SceneFeatures:
-    """rgb (H, W, 3) uint8 and depth (H, W) metres (NaN holes) of the source frame; masks at WORK_SIZE."""
-    rgb_small, points_small = working_views(rgb, depth, intrinsics)
+                   thresholds: RelationThresholds = DEFAULT_THRESHOLDS,
+                   views: tuple[np.ndarray, np.ndarray] | None = None,
+                   objects: list[ObjectPoints] | None = None) -> SceneFeatures:
+    """rgb (H, W, 3) uint8 and depth (H, W) metres (NaN holes) of the source frame; masks at WORK_SIZE.
+    `views` (working_views of the frame) and `objects` (object_points of the masks): when the caller
+    has them already."""
+    rgb_small, points_small = views if views is not None else working_views(rgb, depth, intrinsics)
     basis = gravity_basis(up)
-    objs = [object_points(rgb_small, points_small, m, basis) for m in masks_small]
+    objs = objects if objects is not None else [object_points(rgb_small, points_small, m, basis) for m in masks_small]
     rng = np.random.default_rng(seed)
     n = len(objs)
     index, feats, gaps = [], [], []

@@ -154,10 +154,16 @@ class SceneResult:
     timings_ms: dict[str, float] = field(default_factory=dict)
 
     def find(self, phrase: str) -> list[Detection]:
-        """Detections whose description or label matches `phrase` (case-insensitive)."""
+        """Detections whose description or label matches `phrase` (case-insensitive). Failing that, the
+        one detection of the phrase's last word as a category ("the gray table" finds our only table,
+        whatever colour we named it); two candidates are ambiguous and give none."""
         p = " ".join(phrase.lower().replace("the ", " ").split())
         exact = [d for d in self.detections if d.description.lower() == p]
-        return exact or [d for d in self.detections if d.label.lower() == p or p in d.description.lower()]
+        found = exact or [d for d in self.detections if d.label.lower() == p or p in d.description.lower()]
+        if found or not p:
+            return found
+        same_category = [d for d in self.detections if d.label.lower() == p.split()[-1]]
+        return same_category if len(same_category) == 1 else []
 
 
 @dataclass

@@ -9,6 +9,8 @@ DEFAULT_COLORS = ["red", "green", "blue", "yellow", "orange", "purple", "white",
 OBJECT_GEOMETRY_DIM = 11  # see spatial_vlm_ros.inference.object_features.object_geometry
 OBJECT_COLOR_DIM = 7
 PAIR_FEATURE_DIM = 12
+REGION_CHANNELS = 5  # RGB, proposal mask, depth relative to the region's median (inference.region_inputs)
+REGION_SCALAR_DIM = OBJECT_GEOMETRY_DIM + OBJECT_COLOR_DIM + 5
 
 
 class SpatialVLMConfig(PretrainedConfig):
@@ -59,6 +61,10 @@ class SpatialVLMConfig(PretrainedConfig):
         answer_token_id: int = 4,
         category_token_ids: list[list[int]] | None = None,
         color_token_ids: list[list[int]] | None = None,
+        use_region_head: bool = False,
+        region_crop_size: int = 24,
+        region_widths: list[int] | None = None,
+        region_hidden: int = 128,
         **kwargs,
     ):
         self.image_height = image_height
@@ -111,6 +117,12 @@ class SpatialVLMConfig(PretrainedConfig):
         self.answer_token_id = answer_token_id
         self.category_token_ids = category_token_ids
         self.color_token_ids = color_token_ids
+        # Region head: names (or rejects) class-agnostic region proposals from crops + 3D statistics.
+        # When present the engine detects with it instead of the CenterNet head (FINDINGS.md).
+        self.use_region_head = use_region_head
+        self.region_crop_size = region_crop_size
+        self.region_widths = list(region_widths) if region_widths else [16, 32, 64]
+        self.region_hidden = region_hidden
         super().__init__(**kwargs)
         self.validate_spatial()
 
@@ -142,6 +154,8 @@ class SpatialVLMConfig(PretrainedConfig):
             problems.append(f"hidden_cot_k must be >= 0, got {self.hidden_cot_k}")
         if self.dpt_layers and max(self.dpt_layers) >= self.encoder_depth:
             problems.append(f"dpt_layers {self.dpt_layers} exceed encoder_depth {self.encoder_depth}")
+        if self.region_crop_size < 2 ** len(self.region_widths):
+            problems.append(f"region_crop_size {self.region_crop_size} is too small for {len(self.region_widths)} pooling stages")
         if self.lm_type not in ("qwen2", "llama"):
             problems.append(f"lm_type must be qwen2 or llama, got {self.lm_type!r}")
         if problems:

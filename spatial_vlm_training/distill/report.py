@@ -31,13 +31,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def neural_latency(engine, frames) -> dict[str, float]:
-    """Median per-frame milliseconds: the networks only (encoder + heads + object tokens + LM over every
-    pair question) and the whole `infer` (plus the shared numpy geometry)."""
+    """Median per-frame milliseconds: the networks only (encoder + heads + region head + object tokens + LM
+    over every pair question of the objects it found) and the whole `infer` (plus the shared numpy
+    geometry and the region proposals)."""
     neural, total = [], []
     for f in frames:
         scene = engine.infer(f)
         t = scene.timings_ms
-        neural.append(t.get("encoder_heads", 0.0) + t.get("relations", 0.0))
+        neural.append(t.get("encoder_heads", 0.0) + t.get("region_head", 0.0) + t.get("relations", 0.0))
         total.append(t.get("total", 0.0))
     return {"neural_ms": float(np.median(neural)), "infer_ms": float(np.median(total))}
 
@@ -107,6 +108,11 @@ def run(args: argparse.Namespace) -> int:
             s = json.loads(summary.read_text())
             results[name]["training"] = {k: s.get(k) for k in ("steps", "seconds", "task_weights", "val",
                                                                   "loss_weighting")}
+        region = models[name] / "region_summary.json"
+        if region.is_file():
+            s = json.loads(region.read_text())
+            results[name]["region_training"] = {k: s.get(k) for k in ("steps", "minutes", "parameters", "distilled",
+                                                                      "best_val", "train_examples")}
     t, s = results["teacher"], results["student"]
     retention = {task: _ratio(s.get(key), t.get(key)) for task, key in TASKS.items()}
     out = {
@@ -196,5 +202,15 @@ def markdown(r: dict) -> str:
         for n, t in train_rows:
             val = t.get("val") or {}
             lines.append(f"| {n} | {t.get('steps')} | {(t.get('seconds') or 0) / 60:.1f} | {_fmt(val.get('acc_all'), True)} |")
+    region_rows = [(n, m[n]["region_training"]) for n in names if m[n].get("region_training")]
+    if region_rows:
+        lines += ["", "## Region detection head (this CPU; the other weights frozen)", "",
+                  "| model | parameters | steps | minutes | from | val: objects named right | val: background rejected |",
+                  "|---|---|---|---|---|---|---|"]
+        for n, t in region_rows:
+            best = t.get("best_val") or {}
+            lines.append(f"| {n} | {t.get('parameters')} | {t.get('steps')} | {(t.get('minutes') or 0):.1f} | "
+                         f"{'teacher (KD + labels)' if t.get('distilled') else 'labels'} | "
+                         f"{_fmt(best.get('object_accuracy'), True)} | {_fmt(best.get('background_rejected'), True)} |")
     lines += [""] + [f"![{f}]({f})" for f in r.get("figures", [])]
     return "\n".join(lines) + "\n"

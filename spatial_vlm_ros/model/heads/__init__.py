@@ -1,6 +1,7 @@
 from .centernet_head import CenterNetHead
 from .dpt_depth_head import DPTDepthHead, DPTHead
 from .language_head import LanguageHead
+from .region_head import RegionHead
 from .segmentation_head import SegmentationHead
 
-__all__ = ["CenterNetHead", "DPTDepthHead", "DPTHead", "LanguageHead", "SegmentationHead"]
+__all__ = ["CenterNetHead", "DPTDepthHead", "DPTHead", "LanguageHead", "RegionHead", "SegmentationHead"]

@@ -1,0 +1,130 @@
+"""Class-agnostic region proposals for the student's region head: a selective-search-style set of
+surfaces from depth and colour, at the working resolution of object_features.
+
+FINDINGS.md measured that a pixels-to-boxes head does not learn on a CPU budget, while a classifier over
+object-centric inputs does. So the geometry proposes regions (no learning, no class names) and the
+model's region head names them or rejects them. Three kinds of region, all as masks:
+
+* surfaces of similar colour and continuous depth, at several colour tolerances (objects split from
+  what they touch when their colour differs, which depth alone cannot do);
+* support tops: large horizontal planes above the floor (table, desk, shelf boards), which are cut
+  out of the first kind so that an object standing on a table is not joined to it;
+* the depth-only segments of class_agnostic.py (whole pieces of furniture with what stands on them).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .class_agnostic import SegmentationConfig, grid_components, neighbour_pairs, segment_surfaces
+from .geometry import estimate_up, estimate_up_from_planes, find_scene_planes, fit_dominant_planes
+from .types import CameraIntrinsics
+
+NEIGHBOURS = ((0, 1), (1, 0), (1, 1), (1, -1))
+
+
+@dataclass(frozen=True)
+class ProposalConfig:
+    # (chromaticity L1 step, log-intensity step) allowed between neighbours, one segmentation per level
+    color_levels: tuple[tuple[float, float], ...] = ((0.05, 0.2), (0.1, 0.4), (0.2, 0.8))
+    depth_step_m: float = 0.01  # plus `grazing_factor` pixel footprints, as in class_agnostic
+    grazing_factor: float = 4.0
+    support_distance_m: float = 0.006  # thinner than a plate, so plates stay objects
+    support_min_cos: float = 0.95  # a support top faces up within ~18 degrees
+    min_pixels: int = 30  # at the working resolution (320x240): about 0.04 % of the image
+    max_fraction: float = 0.6
+    duplicate_iou: float = 0.9  # boxes this similar are one proposal
+    max_proposals: int = 64
+
+
+@dataclass
+class Proposal:
+    box: np.ndarray  # (4,) x0, y0, x1, y1 as fractions of the image
+    mask: np.ndarray  # (h, w) bool at the working resolution
+
+
+def region_proposals(rgb_small: np.ndarray, points_small: np.ndarray, intrinsics_small: CameraIntrinsics,
+                     up: np.ndarray | None, cfg: ProposalConfig = ProposalConfig()) -> list[Proposal]:
+    """rgb_small (h, w, 3) uint8 and points_small (h, w, 3) camera-frame metres with NaN holes, both at
+    the working resolution (object_features.working_views); intrinsics of that resolution."""
+    depth = points_small[..., 2]
+    finite = np.isfinite(depth) & (depth > 0)
+    planes = fit_dominant_planes(points_small)
+    up = estimate_up(points_small, up if up is not None else estimate_up_from_planes(points_small, planes=planes))
+    scene = find_scene_planes(points_small, up, planes=planes)
+    structure = scene.structure_mask(points_small)
+    support = np.zeros(depth.shape, bool)
+    with np.errstate(invalid="ignore"):
+        for p in planes:
+            is_floor = scene.floor is not None and abs(p.offset - scene.floor.offset) < 0.05
+            if p.normal @ up >= cfg.support_min_cos and not is_floor:
+                support |= np.abs(points_small @ p.normal + p.offset) <= cfg.support_distance_m
+
+    masks: list[np.ndarray] = []
+    objects = finite & ~structure & ~support
+    depth_ok = _depth_edges(depth, intrinsics_small.fx, cfg)
+    color = rgb_small.astype(np.float32) + 1.0
+    total = color.sum(-1, keepdims=True)
+    chroma, intensity = color / total, np.log(total[..., 0])
+    for chroma_step, intensity_step in cfg.color_levels:
+        edges = []
+        for (dy, dx), ok in depth_ok:
+            ca, cb = neighbour_pairs(chroma, dy, dx)
+            ia, ib = neighbour_pairs(intensity, dy, dx)
+            edges.append(((dy, dx), ok & (np.abs(ca - cb).sum(-1) <= chroma_step) & (np.abs(ia - ib) <= intensity_step)))
+        masks += _component_masks(grid_components(objects, edges), cfg.min_pixels, cfg.max_fraction)
+    if support.any():
+        edges = [((dy, dx), np.ones_like(ok)) for (dy, dx), ok in depth_ok]
+        masks += _component_masks(grid_components(support, edges), 4 * cfg.min_pixels, cfg.max_fraction)
+    seg = segment_surfaces(np.where(finite, depth, np.nan), intrinsics_small, up, SegmentationConfig(stride=1),
+                           planes=scene, xyz=points_small)
+    masks += [seg.labels == i for i in np.flatnonzero((seg.sizes >= 4 * cfg.min_pixels)
+                                                       & (seg.sizes <= cfg.max_fraction * depth.size))]
+    return _deduplicate(masks, cfg)
+
+
+def _depth_edges(depth: np.ndarray, fx: float, cfg: ProposalConfig) -> list[tuple[tuple[int, int], np.ndarray]]:
+    out = []
+    for dy, dx in NEIGHBOURS:
+        a, b = neighbour_pairs(depth, dy, dx)
+        with np.errstate(invalid="ignore"):
+            out.append(((dy, dx), np.abs(a - b) <= cfg.depth_step_m + cfg.grazing_factor * np.fmin(a, b) / fx))
+    return out
+
+
+def _component_masks(comp: np.ndarray, min_pixels: int, max_fraction: float) -> list[np.ndarray]:
+    ids, counts = np.unique(comp[comp >= 0], return_counts=True)
+    keep = ids[(counts >= min_pixels) & (counts <= max_fraction * comp.size)]
+    return [comp == i for i in keep]
+
+
+def mask_box(mask: np.ndarray) -> np.ndarray:
+    """Bounding box of a mask as fractions of the image (x1/y1 exclusive)."""
+    h, w = mask.shape
+    ys, xs = np.nonzero(mask)
+    return np.array([xs.min() / w, ys.min() / h, (xs.max() + 1) / w, (ys.max() + 1) / h])
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of every box in a (N, 4) with every box in b (M, 4) -> (N, M)."""
+    lo = np.maximum(a[:, None, :2], b[None, :, :2])
+    hi = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.clip(hi - lo, 0, None).prod(-1)
+    area = lambda x: (x[:, 2] - x[:, 0]) * (x[:, 3] - x[:, 1])  # noqa: E731
+    return inter / np.maximum(area(a)[:, None] + area(b)[None] - inter, 1e-12)
+
+
+def _deduplicate(masks: list[np.ndarray], cfg: ProposalConfig) -> list[Proposal]:
+    """Largest first; a box that repeats an earlier one is dropped."""
+    masks = sorted(masks, key=lambda m: -int(m.sum()))
+    kept: list[Proposal] = []
+    for m in masks:
+        box = mask_box(m)
+        if kept and box_iou(box[None], np.stack([p.box for p in kept])).max() >= cfg.duplicate_iou:
+            continue
+        kept.append(Proposal(box, m))
+        if len(kept) >= cfg.max_proposals:
+            break
+    return kept
+
