@@ -24,7 +24,15 @@ from spatial_vlm_ros.model.tokenizer import load_tokenizer
 
 from .detection_decode import DecodedBox, decode_centernet
 from .geometry import DEFAULT_THRESHOLDS, RelationThresholds
-from .lm_inputs import build_qa, collate_objects, focus_slots, mentioned, question_ids, single_object_inputs
+from .lm_inputs import (
+    answer_ids,
+    build_qa,
+    collate_objects,
+    focus_slots,
+    mentioned,
+    question_ids,
+    single_object_inputs,
+)
 from .object_features import (
     WORK_SIZE,
     ObjectPoints,
@@ -185,7 +193,7 @@ class SpatialVLMEngine:
             scene = self.infer(frame)
             entry = self._cache[id(scene)]
         state = entry[1]
-        text, conf = self.generate([question], state)[0]
+        text, conf = self.choose(question, state)
         relations = [r for r in scene.relations if r.subject.lower() in question.lower()
                      and r.object.lower() in question.lower()]
         return Answer(question, text, conf, relations=relations)
@@ -219,18 +227,19 @@ class SpatialVLMEngine:
         keep = select_regions(proposals, probs, objects, self.score_threshold, self.max_objects)
         boxes, masks, kept_objects = [], [], []
         for group, category, score in keep:
-            mask = np.logical_or.reduce([proposals[i].mask for i in group])
+            mask = proposals[group[0]].mask if len(group) == 1 else np.logical_or.reduce([proposals[i].mask for i in group])
             boxes.append(DecodedBox(mask_box(mask), category, score, probs[group[0], 1:] / probs[group[0], 1:].sum(),
                                     math.nan))
             masks.append(mask)
         # A region keeps only its own pixels: a whole table segment loses the objects standing on it.
-        for i, m in enumerate(masks):
+        for i, (m, (group, _, _)) in enumerate(zip(masks, keep, strict=True)):
             others = np.logical_or.reduce([o for j, o in enumerate(masks) if j != i]) if len(masks) > 1 else None
             own = m & ~others if others is not None else m
-            masks[i] = own if own.sum() >= 4 else m
-        for b, m in zip(boxes, masks, strict=True):
-            obj = object_points(rgb_small, points_small, m, basis)
-            b.center_depth_m = float(np.median(obj.points[:, 2])) if len(obj.points) else math.nan
+            if own.sum() >= 4 and own.sum() < m.sum():
+                m = masks[i] = own
+            unchanged = len(group) == 1 and m is proposals[group[0]].mask
+            obj = objects[group[0]] if unchanged else object_points(rgb_small, points_small, m, basis)
+            boxes[i].center_depth_m = float(np.median(obj.points[:, 2])) if len(obj.points) else math.nan
             kept_objects.append(obj)
         return boxes, masks, kept_objects
 
@@ -265,6 +274,27 @@ class SpatialVLMEngine:
             if all(done):
                 break
         return [(self.tokenizer.decode(a, skip_special_tokens=True).strip(), math.exp(lp)) for a, lp in zip(answers, logprob, strict=False)]
+
+    def choose(self, question: str, state: _FrameState) -> tuple[str, float]:
+        """Constrained decoding over the closed answer set the model was trained to give: yes, no, the
+        floor, or "the <description>" of an object in this frame. Each candidate is scored by its full
+        sequence log-probability under the LM in one batch, so a choice answer always names an object
+        that is there (free greedy decoding drifted to frequent names such as "the white table")."""
+        cfg = self.config
+        candidates = ["yes", "no", "the floor", *[f"the {d}" for d in state.descriptions or []]]
+        a_ids = answer_ids(self.tokenizer, candidates, cfg.max_answer_tokens)
+        m = len(candidates)
+        q = question_ids(self.tokenizer, [question]) * m
+        qa = build_qa([0] * m, q, a_ids, cfg.pad_token_id, cfg.answer_token_id, cfg.eos_token_id,
+                      [state.focus(question)] * m)
+        logits, _ = self.model.answer_logits(state.object_tokens, state.object_mask, state.pair_tokens,
+                                             state.pair_mask, qa.to(self.device), self.hidden_cot_k)
+        logp = logits.float().log_softmax(-1).cpu()
+        labels = qa.answer_labels
+        picked = logp.gather(-1, labels.clamp(min=0)[..., None])[..., 0] * (labels >= 0)
+        scores = picked.sum(-1)
+        best = int(scores.argmax())
+        return candidates[best], float(scores.softmax(0)[best])
 
     def yes_probability(self, questions: list[str], state: _FrameState,
                         focus: Optional[list[tuple[int, int, int, int]]] = None) -> np.ndarray:

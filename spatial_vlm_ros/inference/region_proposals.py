@@ -100,10 +100,12 @@ def _component_masks(comp: np.ndarray, min_pixels: int, max_fraction: float) -> 
 
 
 def mask_box(mask: np.ndarray) -> np.ndarray:
-    """Bounding box of a mask as fractions of the image (x1/y1 exclusive)."""
+    """Bounding box of a non-empty mask as fractions of the image (x1/y1 exclusive)."""
     h, w = mask.shape
-    ys, xs = np.nonzero(mask)
-    return np.array([xs.min() / w, ys.min() / h, (xs.max() + 1) / w, (ys.max() + 1) / h])
+    cols, rows = mask.any(0), mask.any(1)  # two reductions are much cheaper than np.nonzero
+    x0, x1 = cols.argmax(), w - cols[::-1].argmax()
+    y0, y1 = rows.argmax(), h - rows[::-1].argmax()
+    return np.array([x0 / w, y0 / h, x1 / w, y1 / h])
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
