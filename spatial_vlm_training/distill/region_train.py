@@ -156,7 +156,7 @@ def run(args: argparse.Namespace) -> int:
     summary.update(source_model=str(args.model), teacher=str(args.teacher) if args.teacher else None,
                    new_head=fresh, data=str(args.data), val=str(args.val))
     save_model(model, tokenizer, args.out)
-    for extra in ("train_summary.json",):
+    for extra in ("train_summary.json", "training_log.jsonl"):  # the base model's training record travels with it
         if (args.model / extra).is_file() and args.model.resolve() != args.out.resolve():
             (args.out / extra).write_text((args.model / extra).read_text())
     (args.out / "region_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
