@@ -9,7 +9,9 @@ from .object_features import ObjectPoints
 from .region_proposals import Proposal, box_iou
 
 SUPPRESS_IOU = 0.5  # box IoU with a kept region of any category
-MERGE_COLOR_L1 = 0.12  # mean-RGB distance (0..3) under which two touching pieces of a category are one object
+# Chromaticity distance (L1 of mean RGB / its sum) under which two touching pieces of a category are one
+# object: shading (the inside of a bowl, a table's legs in shadow) changes brightness, not chromaticity.
+MERGE_CHROMA_L1 = 0.08
 
 
 def select_regions(proposals: list[Proposal], probs: np.ndarray, objects: list[ObjectPoints], threshold: float,
@@ -30,12 +32,17 @@ def select_regions(proposals: list[Proposal], probs: np.ndarray, objects: list[O
         for g in groups:
             j = g[0]
             if category[j] == category[i] and _touching(proposals[i].mask, proposals[j].mask) and \
-                    np.abs(objects[i].color[:3] - objects[j].color[:3]).sum() <= MERGE_COLOR_L1:
+                    np.abs(_chroma(objects[i]) - _chroma(objects[j])).sum() <= MERGE_CHROMA_L1:
                 g.append(i)
                 break
         else:
             groups.append([i])
     return [(g, int(category[g[0]]), float(score[g[0]])) for g in groups[:max_objects]]
+
+
+def _chroma(obj: ObjectPoints) -> np.ndarray:
+    rgb = obj.color[:3] + 0.01
+    return rgb / rgb.sum()
 
 
 def _touching(a: np.ndarray, b: np.ndarray) -> bool:
