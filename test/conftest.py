@@ -43,3 +43,16 @@ def student_dir() -> Path:
 @pytest.fixture(scope="session")
 def teacher_dir() -> Path:
     return REPO / "resource" / "models" / "teacher"
+
+
+@pytest.fixture(scope="session")
+def generated_split(tmp_path_factory):
+    """Factory for small freshly generated splits (the procedural generator, svlm-scenes-1 format)."""
+    def make(split: str, seed: int, n_scenes: int, **kwargs) -> Path:
+        from spatial_vlm_training.data.generator import GenerateConfig, generate_split
+
+        out = tmp_path_factory.mktemp(f"{split}_{seed}") / split
+        generate_split(GenerateConfig(out, split, seed, n_scenes, **kwargs))
+        return out
+
+    return make

@@ -13,12 +13,8 @@ TINY_YAML = "config/train_tiny_test.yaml"
 
 
 @pytest.fixture(scope="module")
-def split(tmp_path_factory):
-    from spatial_vlm_training.data.generator import GenerateConfig, generate_split
-
-    out = tmp_path_factory.mktemp("teacher_split") / "train"
-    generate_split(GenerateConfig(out, "train", 777, 3))
-    return out
+def split(generated_split):
+    return generated_split("train", 777, 3)
 
 
 @pytest.fixture(scope="module")

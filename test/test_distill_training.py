@@ -12,12 +12,8 @@ TINY_YAML = "config/train_tiny_test.yaml"
 
 
 @pytest.fixture(scope="module")
-def tiny_split(tmp_path_factory):
-    from spatial_vlm_training.data.generator import GenerateConfig, generate_split
-
-    out = tmp_path_factory.mktemp("distill_split") / "train"
-    generate_split(GenerateConfig(out, "train", 4242, 6))
-    return out
+def tiny_split(generated_split):
+    return generated_split("train", 4242, 6)
 
 
 def test_training_loss_decreases_and_weights_are_learned(repo_root, tiny_split, tmp_path):

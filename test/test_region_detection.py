@@ -30,13 +30,8 @@ TINY = dict(image_height=48, image_width=64, encoder_dim=32, encoder_depth=2, en
 
 
 @pytest.fixture(scope="module")
-def splits(tmp_path_factory):
-    from spatial_vlm_training.data.generator import GenerateConfig, generate_split
-
-    root = tmp_path_factory.mktemp("region_splits")
-    generate_split(GenerateConfig(root / "train", "train", 5151, 8))
-    generate_split(GenerateConfig(root / "val", "val", 6262, 3))
-    return root
+def splits(generated_split):
+    return {"train": generated_split("train", 5151, 8), "val": generated_split("val", 6262, 3)}
 
 
 def _gt_recall(split) -> float:
@@ -57,11 +52,11 @@ def _gt_recall(split) -> float:
 
 def test_proposals_cover_most_objects(splits):
     # Measured on the 200-frame val split of results/: 87 % at IoU 0.5.
-    assert _gt_recall(splits / "val") >= 0.6
+    assert _gt_recall(splits["val"]) >= 0.6
 
 
 def test_region_inputs_shapes_and_mask_channel(splits):
-    s = next(iter(iter_samples(splits / "val")))
+    s = next(iter(iter_samples(splits["val"])))
     f = frame_from_sample(s)
     rgb_small, points_small = working_views(f.rgb, f.depth, f.intrinsics)
     props = region_proposals(rgb_small, points_small, f.intrinsics.scaled(*WORK_SIZE), f.up)
@@ -80,8 +75,8 @@ def base_model(tmp_path_factory):
 
 
 def test_region_head_learns_and_distils(splits, base_model, tmp_path):
-    train = load_region_examples(splits / "train", 16)
-    val = load_region_examples(splits / "val", 16)
+    train = load_region_examples(splits["train"], 16)
+    val = load_region_examples(splits["val"], 16)
     assert train.labels.min() == 0 and train.labels.max() > 0  # background and objects
 
     teacher, tok, fresh = with_region_head(base_model, widths=[16, 32], hidden=64, crop=16)
@@ -107,7 +102,7 @@ def test_region_head_learns_and_distils(splits, base_model, tmp_path):
     out = save_model(student, tok, tmp_path / "student")
     engine = load_engine(out, score_threshold=0.0, max_objects=5)
     assert engine.model.region_head is not None and engine.config.region_crop_size == 16
-    f = frame_from_sample(next(iter(iter_samples(splits / "val"))))
+    f = frame_from_sample(next(iter(iter_samples(splits["val"]))))
     scene = engine.infer(f)
     assert 0 < len(scene.detections) <= 5  # threshold 0: every kept proposal is named
     for d in scene.detections:
@@ -117,8 +112,8 @@ def test_region_head_learns_and_distils(splits, base_model, tmp_path):
 def test_train_regions_cli_one_line_errors(splits, base_model, tmp_path, capsys):
     from spatial_vlm_ros.cli import main
 
-    rc = main(["train-regions", "--model", str(base_model), "--data", str(splits / "train"), "--val",
-               str(splits / "val"), "--out", str(tmp_path / "o"), "--teacher", str(base_model), "--epochs", "1"])
+    rc = main(["train-regions", "--model", str(base_model), "--data", str(splits["train"]), "--val",
+               str(splits["val"]), "--out", str(tmp_path / "o"), "--teacher", str(base_model), "--epochs", "1"])
     assert rc != 0
     err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("spatial-vlm")]
     assert len(err) == 1 and "no region head" in err[0] and str(base_model) in err[0]

@@ -3,7 +3,7 @@
 `load_engine(path)` returns a `SpatialVLMEngine` implementing the `SpatialEngine` protocol of types.py.
 One `infer` runs the encoder and heads once, builds the object and pair tokens, and asks the language
 head every pair question ("is the X near/touching/on the Y?") in one batched forward. `answer` reuses
-the scene's cached tokens, so a service question costs one small LM pass per answer token.
+the scene's cached tokens and scores the closed answer set in one small LM pass.
 """
 from __future__ import annotations
 
@@ -232,48 +232,17 @@ class SpatialVLMEngine:
                                     math.nan))
             masks.append(mask)
         # A region keeps only its own pixels: a whole table segment loses the objects standing on it.
+        coverage = np.sum(masks, axis=0)  # how many (current) masks cover each pixel
         for i, (m, (group, _, _)) in enumerate(zip(masks, keep, strict=True)):
-            others = np.logical_or.reduce([o for j, o in enumerate(masks) if j != i]) if len(masks) > 1 else None
-            own = m & ~others if others is not None else m
+            own = m & (coverage == 1)
             if own.sum() >= 4 and own.sum() < m.sum():
+                coverage -= m & ~own  # pixels it gives up may still be another region's own
                 m = masks[i] = own
             unchanged = len(group) == 1 and m is proposals[group[0]].mask
             obj = objects[group[0]] if unchanged else object_points(rgb_small, points_small, m, basis)
             boxes[i].center_depth_m = float(np.median(obj.points[:, 2])) if len(obj.points) else math.nan
             kept_objects.append(obj)
         return boxes, masks, kept_objects
-
-    def generate(self, questions: list[str], state: _FrameState) -> list[tuple[str, float]]:
-        """Greedy decoding of short answers, all questions of one frame in one batch."""
-        cfg = self.config
-        m = len(questions)
-        q_ids = question_ids(self.tokenizer, questions)
-        focus = [state.focus(q) for q in questions]
-        answers: list[list[int]] = [[] for _ in range(m)]
-        logprob = [0.0] * m
-        done = [False] * m
-        for _ in range(cfg.max_answer_tokens):
-            qa = build_qa([0] * m, q_ids, None, cfg.pad_token_id, cfg.answer_token_id, cfg.eos_token_id, focus)
-            seqs = [[cfg.answer_token_id, *a] for a in answers]
-            width = max(len(s) for s in seqs)
-            qa.answer_input_ids = torch.tensor([s + [cfg.pad_token_id] * (width - len(s)) for s in seqs])
-            qa.answer_mask = torch.tensor([[True] * len(s) + [False] * (width - len(s)) for s in seqs])
-            logits, _ = self.model.answer_logits(state.object_tokens, state.object_mask, state.pair_tokens,
-                                                 state.pair_mask, qa.to(self.device), self.hidden_cot_k)
-            logp = logits.float().log_softmax(-1)
-            for i in range(m):
-                if done[i]:
-                    continue
-                lp = logp[i, len(answers[i])]
-                tok = int(lp.argmax())
-                logprob[i] += float(lp[tok])
-                if tok == cfg.eos_token_id:
-                    done[i] = True
-                else:
-                    answers[i].append(tok)
-            if all(done):
-                break
-        return [(self.tokenizer.decode(a, skip_special_tokens=True).strip(), math.exp(lp)) for a, lp in zip(answers, logprob, strict=False)]
 
     def choose(self, question: str, state: _FrameState) -> tuple[str, float]:
         """Constrained decoding over the closed answer set the model was trained to give: yes, no, the

@@ -43,7 +43,7 @@ class SplitImages:
     segmentation: np.ndarray  # (N, H, W) uint8, 0 = background, 1 + category index
 
 
-def _split_key(root: Path, limit: int) -> str:
+def split_key(root: Path, limit: int) -> str:
     st = (root / "samples.jsonl").stat()
     return hashlib.sha1(f"{root.resolve()}|{st.st_size}|{st.st_mtime_ns}|{limit}".encode()).hexdigest()[:10]
 
@@ -133,21 +133,21 @@ def _images_job(args):
     return frame_images(sample, categories, width, height)
 
 
-def _workers() -> int:
+def worker_count() -> int:
     return max(1, min(2, os.cpu_count() or 1))
 
 
 def load_features(split_dir: Path | str, max_objects: int = 12, limit: int = 0, desc: str = "") -> SplitFeatures:
     root = Path(split_dir)
     meta = read_meta(root)
-    path = root / CACHE_DIR / f"features-v{CACHE_VERSION}-{_split_key(root, limit)}-n{max_objects}.pkl"
+    path = root / CACHE_DIR / f"features-v{CACHE_VERSION}-{split_key(root, limit)}-n{max_objects}.pkl"
     if path.is_file():
         with path.open("rb") as f:
             return pickle.load(f)
     samples = list(iter_samples(root, limit or None))
     cats, cols = list(meta.categories), list(meta.colors)
     jobs = [(s, root, cats, cols, max_objects, i) for i, s in enumerate(samples)]
-    with ProcessPoolExecutor(_workers()) as pool:
+    with ProcessPoolExecutor(worker_count()) as pool:
         results = list(tqdm(pool.map(_features_job, jobs, chunksize=8), total=len(jobs),
                             desc=f"features {desc or root.name}", unit="frame"))
     out = SplitFeatures([s.id for s in samples], cats, cols, [r[0] for r in results], [r[1] for r in results])
@@ -159,13 +159,13 @@ def load_images(split_dir: Path | str, width: int, height: int, categories: list
                 desc: str = "") -> SplitImages:
     root = Path(split_dir)
     read_meta(root)
-    path = root / CACHE_DIR / f"images-v{CACHE_VERSION}-{_split_key(root, limit)}-{width}x{height}.npz"
+    path = root / CACHE_DIR / f"images-v{CACHE_VERSION}-{split_key(root, limit)}-{width}x{height}.npz"
     if path.is_file():
         with np.load(path) as z:
             return SplitImages(z["rgb"], z["depth"], z["gt_depth"], z["segmentation"])
     samples = list(iter_samples(root, limit or None))
     jobs = [(s, categories, width, height) for s in samples]
-    with ProcessPoolExecutor(_workers()) as pool:
+    with ProcessPoolExecutor(worker_count()) as pool:
         results = list(tqdm(pool.map(_images_job, jobs, chunksize=8), total=len(jobs),
                             desc=f"images {desc or root.name} {width}x{height}", unit="frame"))
     out = SplitImages(*(np.stack([r[i] for r in results]) for i in range(4)))

@@ -18,7 +18,7 @@ from spatial_vlm_ros.inference.region_proposals import ProposalConfig, box_iou, 
 from spatial_vlm_training.data.resize import frame_from_sample
 from spatial_vlm_training.data.sample import SceneSample, iter_samples, read_meta
 
-from .cache import CACHE_DIR, _split_key, _workers
+from .cache import CACHE_DIR, split_key, worker_count
 
 REGION_CACHE_VERSION = 1
 POSITIVE_IOU = 0.5
@@ -78,13 +78,13 @@ def load_region_examples(split_dir: Path | str, crop: int, limit: int = 0, desc:
     root = Path(split_dir)
     meta = read_meta(root)
     key = hashlib.sha1(repr(ProposalConfig()).encode()).hexdigest()[:6]
-    path = root / CACHE_DIR / f"regions-v{REGION_CACHE_VERSION}-{_split_key(root, limit)}-{crop}-{key}.npz"
+    path = root / CACHE_DIR / f"regions-v{REGION_CACHE_VERSION}-{split_key(root, limit)}-{crop}-{key}.npz"
     if path.is_file():
         with np.load(path) as z:
             return RegionExamples(z["crops"], z["scalars"], z["labels"], z["frame"])
     samples = list(iter_samples(root, limit or None))
     jobs = [(s, list(meta.categories), crop, i) for i, s in enumerate(samples)]
-    with ProcessPoolExecutor(_workers()) as pool:
+    with ProcessPoolExecutor(worker_count()) as pool:
         results = list(tqdm(pool.map(_job, jobs, chunksize=4), total=len(jobs),
                             desc=f"regions {desc or root.name}", unit="frame"))
     out = RegionExamples(np.concatenate([r[0] for r in results]), np.concatenate([r[1] for r in results]),

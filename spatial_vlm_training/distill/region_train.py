@@ -137,7 +137,6 @@ def train_region_head(model: SpatialVLM, train: RegionExamples, val: RegionExamp
 
 
 def run(args: argparse.Namespace) -> int:
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     model, tokenizer, fresh = with_region_head(args.model, args.widths, args.hidden, args.crop)
     crop = model.config.region_crop_size
     teacher = None
