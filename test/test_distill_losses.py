@@ -39,6 +39,23 @@ def test_answer_kl_pulls_student_towards_teacher_distribution():
     assert student.argmax(-1).tolist() == [[1, 2]]
 
 
+def test_kl_only_where_the_teacher_is_right():
+    """A teacher confidently wrong on an answer gives that answer no KL term, only the ground truth."""
+    labels = torch.tensor([[1, 2], [1, 2]])
+    right = torch.tensor([[0.0, 3.0, 1.0, -1.0], [0.0, 0.0, 3.0, 1.0]])
+    wrong = torch.tensor([[0.0, 3.0, 1.0, -1.0], [0.0, 0.0, 1.0, 3.0]])  # second token: teacher says 3
+    top = torch.stack([right, wrong]).log_softmax(-1).topk(3, -1)
+    student = torch.randn(2, 2, 4)
+    both = answer_loss(student, labels, top.indices, top.values, temperature=2.0, soft_weight=1.0)
+    gated = answer_loss(student, labels, top.indices, top.values, temperature=2.0, soft_weight=1.0,
+                        teacher_right_only=True)
+    first_only = answer_loss(student[:1], labels[:1], top.indices[:1], top.values[:1], temperature=2.0, soft_weight=1.0)
+    assert torch.allclose(gated, first_only) and not torch.allclose(gated, both)
+    none_right = answer_loss(student[1:], labels[1:], top.indices[1:], top.values[1:], soft_weight=0.5,
+                             teacher_right_only=True)
+    assert torch.allclose(none_right, F.cross_entropy(student[1], labels[1]))  # nothing to distil: CE alone
+
+
 def test_depth_loss_zero_for_exact_and_ignores_holes():
     target = torch.full((1, 1, 4, 4), 2.0)
     target[..., 0, 0] = 0.0  # hole

@@ -20,9 +20,11 @@ from spatial_vlm_ros.inference.types import Detection, Relation, RelationType, S
     ("What is on the table?", "which", RelationType.SUPPORT, None, "table", "on"),
     ("which objects are touching the box?", "which", RelationType.CONTACT, None, "box", "touching"),
     ("which object is closest to the laptop?", "closest", RelationType.PROXIMITY, None, "laptop", "near"),
+    ("What is the nearest object to the red mug?", "closest", RelationType.PROXIMITY, None, "red mug", "near"),
     ("what is farthest from the chair", "farthest", RelationType.PROXIMITY, None, "chair", "far"),
     ("what is the yellow ball resting on?", "support_of", RelationType.SUPPORT, "yellow ball", None, "on"),
     ("what is the mug on?", "support_of", RelationType.SUPPORT, "mug", None, "on"),
+    ("What supports the blue book?", "support_of", RelationType.SUPPORT, "blue book", None, "on"),
     ("Please, what does the lamp stand on?", "support_of", RelationType.SUPPORT, "lamp", None, "on"),
 ])
 def test_understood_forms(text, kind, rtype, subject, obj, predicate):
@@ -81,3 +83,13 @@ def test_template_answers(question, expected):
 def test_unknown_object_is_a_clean_failure():
     a = answer_from_scene(_scene(), parse_question("is the mug on the bed?"))
     assert not a.success and "no mug" in a.message and "night stand" in a.message
+
+
+def test_every_dataset_template_parses():
+    """The generator's question templates are the questions the models are scored on."""
+    from spatial_vlm_training.data import qa
+
+    templates = [*qa.PROXIMITY_CHOICE, *qa.SUPPORT_CHOICE]
+    for t in templates:
+        q = parse_question(t.format(a="red mug"))
+        assert q.kind in ("closest", "support_of") and "red mug" in (q.subject, q.object)

@@ -128,3 +128,39 @@ def test_committed_student_detects_end_to_end(student_dir, repo_root):
     assert summary["distilled"] and summary["best_val"]["object_accuracy"] > 0.8
     rep = json.loads((repo_root / "results" / "reproduction.json").read_text())
     assert rep["models"]["student"]["detection_map50"] >= 0.5
+
+
+def _p_yes(relation) -> float:
+    """P(yes) of the relation's pair question, back from its published predicate and confidence."""
+    if relation.predicate == "far":
+        return 1.0 - relation.confidence
+    return relation.confidence if relation.holds else 1.0 - relation.confidence
+
+
+def test_superlatives_agree_with_the_published_relations(student_dir, splits):
+    """"Which object is closest to X?" names the object the model itself judges most in contact with and
+    near X (and "farthest" the least), so an answer never contradicts the relations the node publishes."""
+    engine = load_engine(student_dir)
+    asked = 0
+    for s in iter_samples(splits["val"]):
+        f = frame_from_sample(s)
+        scene = engine.infer(f)
+        dets = scene.detections
+        if len(dets) < 3:
+            continue
+        x = dets[0]
+        closeness = {}
+        for r in scene.relations:
+            if r.type.name in ("PROXIMITY", "CONTACT") and x.id in (r.subject_id, r.object_id):
+                other = r.object if r.subject_id == x.id else r.subject
+                closeness[other] = closeness.get(other, 0.0) + _p_yes(r)
+        assert len(closeness) == len(dets) - 1
+        closest = engine.answer(f, scene, f"What is the nearest object to the {x.description}?")
+        farthest = engine.answer(f, scene, f"which object is farthest from the {x.description}")
+        assert closest.text == f"the {max(closeness, key=closeness.get)}"
+        assert farthest.text == f"the {min(closeness, key=closeness.get)}"
+        assert 0.0 <= closest.confidence <= 1.0
+        unknown = engine.answer(f, scene, "Which object is closest to the purple elephant?")  # the LM's closed set
+        assert unknown.text in {"yes", "no", "the floor", *(f"the {d.description}" for d in dets)}
+        asked += 1
+    assert asked >= 1

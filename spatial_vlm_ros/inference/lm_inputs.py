@@ -91,22 +91,34 @@ def build_qa(image_index: Sequence[int], q_ids: Sequence[Sequence[int]], a_ids: 
     return QAInputs(torch.tensor(list(image_index), dtype=torch.long), qi, qm, ai, am, labels, focus=foc)
 
 
-def mentioned(question: str, descriptions: Sequence[str], categories: Sequence[str] = ()) -> list[int]:
+MIN_CATEGORY_SCORE = 0.05  # a mentioned category must have at least this probability under the detector
+
+
+def mentioned(question: str, descriptions: Sequence[str], categories: Sequence[str] = (),
+              category_scores: np.ndarray | None = None, vocabulary: Sequence[str] = ()) -> list[int]:
     """Indices of the descriptions a question mentions, in order of appearance (longest match wins).
     With `categories` (one per description), an object whose full description is not in the question
     is still found by its category word when no other unmatched object has that category: a colour
-    named differently ("the gray table" for our "white table") does not lose the object."""
+    named differently ("the gray table" for our "white table") does not lose the object.
+    With `category_scores` (one row of detector probabilities over `vocabulary` per description), a
+    category word that matches no label ("the white desk" when we named it "white table") goes to the
+    unmatched object the detector found likeliest to be one (at least MIN_CATEGORY_SCORE), preferring
+    one whose colour is the word before it: the detector's doubt between look-alikes is kept, not lost."""
     text = " " + " ".join(question.lower().replace("?", " ").replace(",", " ").split()) + " "
     spans: list[tuple[int, int, int]] = []
 
-    def claim(i: int, phrase: str) -> None:
+    def free(a: int, b: int) -> bool:
+        return all(b <= x or a >= y for x, y, _ in spans)
+
+    def claim(i: int, phrase: str) -> bool:
         d = " " + " ".join(phrase.lower().split()) + " "
         pos = text.find(d)
         while pos >= 0:
-            if all(pos + len(d) <= a or pos >= b for a, b, _ in spans):
+            if free(pos, pos + len(d)):
                 spans.append((pos, pos + len(d), i))
-                return
+                return True
             pos = text.find(d, pos + 1)
+        return False
 
     for i in sorted(range(len(descriptions)), key=lambda i: -len(descriptions[i])):
         claim(i, descriptions[i])
@@ -115,4 +127,20 @@ def mentioned(question: str, descriptions: Sequence[str], categories: Sequence[s
     for i in rest:
         if sum(categories[j] == categories[i] for j in rest) == 1:
             claim(i, categories[i])
+    if category_scores is not None and len(vocabulary):
+        for k, word in enumerate(vocabulary):
+            if word in categories:  # a category we named is matched by name above, never guessed
+                continue
+            w = " " + word + " "
+            pos = text.find(w)
+            while pos >= 0:
+                found = {i for _, _, i in spans}
+                candidates = [i for i in range(len(descriptions)) if i not in found
+                              and category_scores[i, k] >= MIN_CATEGORY_SCORE]
+                if free(pos, pos + len(w)) and candidates:
+                    before = text[:pos].split()
+                    colour = before[-1] if before and free(pos - len(before[-1]) - 1, pos) else None
+                    best = max(candidates, key=lambda i: (descriptions[i].split()[0] == colour, category_scores[i, k]))
+                    spans.append((pos - len(colour) - 1 if colour else pos, pos + len(w), best))
+                pos = text.find(w, pos + 1)
     return [i for _, _, i in sorted(spans)]

@@ -4,8 +4,10 @@ Understood forms (articles, "please" and a trailing "?" are optional):
   yes/no     "is the red mug touching the blue book?", "are the cups near the laptop?",
              "is the lamp on (top of) the night stand?", "does the mug touch the book?"
   which      "what is near the laptop?", "what is on the table?", "which objects are touching the box?"
-  support_of "what is the yellow ball resting on?", "what is the mug on?", "what is under the lamp?"
-  closest    "which object is closest to the laptop?", "what is farthest from the chair?"
+  support_of "what is the yellow ball resting on?", "what is the mug on?", "what is under the lamp?",
+             "what supports the mug?"
+  closest    "which object is closest to the laptop?", "what is the nearest object to the mug?",
+             "what is farthest from the chair?"
 Anything else fails with a one-line `QuestionError` that shows an example.
 """
 from __future__ import annotations
@@ -70,11 +72,11 @@ _YESNO = re.compile(rf"^(?:is|are) (?P<s>.+?) (?:currently )?(?P<rel>{_REL_ALT})
 _DOES = re.compile(rf"^(?:does|do) (?P<s>.+?) (?P<verb>{'|'.join(_VERBS_3RD)}) (?P<o>.+)$")
 _SUPPORT_OF = re.compile(r"^what (?:is|are) (?P<s>.+?) (?:(?:resting|sitting|standing|lying|placed) )?on(?: top of)?$")
 _SUPPORT_OF_DOES = re.compile(r"^what (?:does|do) (?P<s>.+?) (?:rest|sit|stand|lie) on$")
-_UNDER = re.compile(r"^what (?:is|are) (?:under|underneath|below|beneath|supporting) (?P<s>.+)$")
+_UNDER = re.compile(r"^what (?:(?:is|are) (?:under|underneath|below|beneath|supporting)|supports?) (?P<s>.+)$")
 _WHICH = re.compile(rf"^(?:what|which|which objects?|which things?|what objects?|what things?) (?:is|are) "
                     rf"(?P<rel>{_REL_ALT}) (?P<o>.+)$")
 _SUPERLATIVE = re.compile(r"^(?:what|which)(?: (?:object|thing|item))? (?:is )?(?:the )?"
-                          r"(?P<sup>closest|nearest|farthest|furthest) (?:to|from) (?P<o>.+)$")
+                          r"(?P<sup>closest|nearest|farthest|furthest)(?: (?:object|thing|item))? (?:to|from) (?P<o>.+)$")
 _FILLERS = re.compile(r"^(?:please |can you tell me |could you tell me |tell me )+")
 _PHRASE = re.compile(r"^[a-z0-9][a-z0-9 _\-']*$")
 

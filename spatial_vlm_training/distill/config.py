@@ -19,6 +19,7 @@ class LossConfig:
     feature: float = 0.0  # feature distillation (student encoder tokens vs teacher's), 0 = off
     temperature: float = 2.0  # answer-token KL temperature
     soft_answer_weight: float = 0.5  # share of the answer loss from the teacher's distribution
+    soft_only_where_teacher_right: bool = True  # no KL on answers the teacher gets wrong
 
 
 @dataclass

@@ -12,10 +12,12 @@ TASKS = ("answer", "depth", "detection", "segmentation", "color")
 
 def answer_loss(logits: torch.Tensor, labels: torch.Tensor, topk_ids: Optional[torch.Tensor] = None,
                 topk_logprobs: Optional[torch.Tensor] = None, has_soft: Optional[torch.Tensor] = None,
-                temperature: float = 2.0, soft_weight: float = 0.5) -> torch.Tensor:
+                temperature: float = 2.0, soft_weight: float = 0.5, teacher_right_only: bool = False) -> torch.Tensor:
     """Cross-entropy on the target answer tokens, mixed with the KL divergence to the teacher's
     (top-k) token distribution at temperature T where the teacher gave one (same tokenizer).
-    Rows without soft targets are plain sequence-level training on the teacher's/ground-truth text."""
+    Rows without soft targets are plain sequence-level training on the teacher's/ground-truth text.
+    `teacher_right_only`: the KL term only on answers whose every token is the teacher's top choice, so
+    a teacher that is confidently wrong on a question type is not copied (ours on "which is closest")."""
     logits = logits.float()
     ce = F.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=-100)
     if topk_ids is None or topk_logprobs is None or soft_weight <= 0:
@@ -23,6 +25,8 @@ def answer_loss(logits: torch.Tensor, labels: torch.Tensor, topk_ids: Optional[t
     valid = (labels != -100) & (topk_ids[..., 0] >= 0)
     if has_soft is not None:
         valid &= has_soft[:, None]
+    if teacher_right_only:
+        valid &= ((topk_ids[..., 0] == labels) | (labels == -100)).all(-1, keepdim=True)
     if not valid.any():
         return ce
     t = temperature

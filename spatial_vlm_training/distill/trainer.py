@@ -60,7 +60,7 @@ def compute_losses(model: SpatialVLM, batch: Batch, cfg: TrainConfig) -> tuple[d
     if lang.answer_logits is not None and lc.answer > 0:
         losses["answer"] = answer_loss(lang.answer_logits, batch.qa.answer_labels, teach.answer_topk_ids,
                                        teach.answer_topk_logprobs, teach.answer_has_soft, lc.temperature,
-                                       lc.soft_answer_weight)
+                                       lc.soft_answer_weight, lc.soft_only_where_teacher_right)
     if out.log_depth is not None and lc.depth > 0:
         d = depth_loss(out.log_depth, out.depth_confidence, batch.gt_depth)
         if teach.depth is not None:
