@@ -188,6 +188,19 @@ def test_query_answers_from_scene_and_rejects_bad_questions():
     assert not handle_query(state, subject="mug", obj="book", rtype=7).success
 
 
+def test_query_finds_a_look_alike_by_the_detectors_label_scores():
+    """"The red cup" finds the object we named "red mug" when the detector thought it might be a cup;
+    a category nothing is likely to be stays unknown."""
+    scene, frame = wall_scene()
+    scene.detections[0].label_scores = {"mug": 0.7, "cup": 0.3}
+    scene.detections[2].label_scores = {"laptop": 0.9, "cup": 0.02}
+    state = SceneState(frame, scene, cross_check(scene, frame, "geometry").relations, 5)
+    assert [d.id for d in scene.find("the red cup")] == ["a"]
+    out = handle_query(state, "Is the red cup touching the blue book?")
+    assert out.success and out.answer.startswith("Yes") and "red mug" in out.answer
+    assert scene.find("the green sofa") == []
+
+
 def test_query_uses_language_head_for_unknown_pairs_and_free_text():
     scene, frame = wall_scene()
     state = SceneState(frame, scene, [], 5)

@@ -367,8 +367,10 @@ class SpatialVLMEngine:
                 lo, hi = np.percentile(local, 5, axis=0), np.percentile(local, 95, axis=0)
                 box3d = Box3D(((lo + hi) / 2) @ basis, np.maximum(hi - lo, 1e-3), basis.T.copy())
             x0, y0, x1, y1 = b.box
+            scores = {c: round(float(s), 3) for c, s in zip(self.config.categories, b.category_scores, strict=False)
+                      if s >= 0.01}
             dets.append(Detection(f"obj{i}", label, b.score, (x0 * w, y0 * h, x1 * w, y1 * h), color, box3d,
-                                  description=desc))
+                                  description=desc, label_scores=scores))
         return dets
 
     def _relations(self, dets: list[Detection], feats: SceneFeatures, state: _FrameState) -> list[Relation]:

@@ -9,6 +9,8 @@ import torch
 
 from spatial_vlm_ros.model import ObjectInputs, QAInputs
 
+from .types import MIN_CATEGORY_SCORE
+
 MAX_QUESTION_TOKENS = 32
 
 
@@ -89,9 +91,6 @@ def build_qa(image_index: Sequence[int], q_ids: Sequence[Sequence[int]], a_ids: 
     ai, am = pad_ids([[answer_token_id, *a] for a in a_ids], pad_id)
     labels, _ = pad_ids([[*a, eos_id] for a in a_ids], pad_id, fill_label=-100)
     return QAInputs(torch.tensor(list(image_index), dtype=torch.long), qi, qm, ai, am, labels, focus=foc)
-
-
-MIN_CATEGORY_SCORE = 0.05  # a mentioned category must have at least this probability under the detector
 
 
 def mentioned(question: str, descriptions: Sequence[str], categories: Sequence[str] = (),

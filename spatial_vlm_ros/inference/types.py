@@ -95,6 +95,8 @@ class Detection:
     mask: Optional[np.ndarray] = None  # (H, W) bool, when the backend gives one
 
     description: str = ""  # referring expression, unique within a frame; defaults to "<color> <label>"
+    # Detector probability of each likely category (>= 1 %), when the backend gives them: what else it may be.
+    label_scores: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.description:
@@ -106,6 +108,10 @@ class RelationType(IntEnum):
     CONTACT = 1
     SUPPORT = 2
 
+
+#: A category word that names none of our labels goes to the detection most likely of that category,
+#: if at least this likely ("the white desk" finds the object we named "white table").
+MIN_CATEGORY_SCORE = 0.05
 
 #: Positive predicate of each relation type; `holds` says whether it applies.
 PREDICATES = {RelationType.PROXIMITY: "near", RelationType.CONTACT: "touching", RelationType.SUPPORT: "on"}
@@ -156,14 +162,21 @@ class SceneResult:
     def find(self, phrase: str) -> list[Detection]:
         """Detections whose description or label matches `phrase` (case-insensitive). Failing that, the
         one detection of the phrase's last word as a category ("the gray table" finds our only table,
-        whatever colour we named it); two candidates are ambiguous and give none."""
+        whatever colour we named it); two candidates are ambiguous and give none. A category we named
+        nothing as goes to the detection the detector found likeliest to be one (`label_scores`), the
+        phrase's colour first."""
         p = " ".join(phrase.lower().replace("the ", " ").split())
         exact = [d for d in self.detections if d.description.lower() == p]
         found = exact or [d for d in self.detections if d.label.lower() == p or p in d.description.lower()]
         if found or not p:
             return found
-        same_category = [d for d in self.detections if d.label.lower() == p.split()[-1]]
-        return same_category if len(same_category) == 1 else []
+        words = p.split()
+        same_category = [d for d in self.detections if d.label.lower() == words[-1]]
+        if same_category:
+            return same_category if len(same_category) == 1 else []
+        likely = [d for d in self.detections if d.label_scores.get(words[-1], 0.0) >= MIN_CATEGORY_SCORE]
+        colour = words[-2] if len(words) > 1 else None
+        return [max(likely, key=lambda d: (d.color == colour, d.label_scores[words[-1]]))] if likely else []
 
 
 @dataclass
