@@ -6,7 +6,7 @@
 2. `superlatives`: "closest / farthest" from the model's own pair judgements (`engine._superlative`);
 3. `thr0.5`: region-head score threshold 0.5 (the default since);
 4. `category_fallback`: a category word we named nothing as goes to the detector's likeliest object
-   (`lm_inputs.mentioned(..., category_scores)`); this is the committed engine.
+   (`lm_inputs.mentioned(..., label_scores)`); this is the committed engine.
 
 The earlier behaviours are restored by patching the engine in this process only.
 

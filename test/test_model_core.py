@@ -1,7 +1,6 @@
 """SpatialVLM: shapes, Hidden CoT switch, prefix sharing, save/load round trip, config errors."""
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 
@@ -135,10 +134,10 @@ def test_mentions_follow_the_question_order():
     assert mentioned("Is the green mug on the gray table?", descs, cats) == [2]
     # A category we named nothing as ("desk") goes to the object the detector found likeliest to be one,
     # the same colour first; categories we did name are never guessed.
-    vocab = ["mug", "table", "desk"]
-    scores = np.array([[0.9, 0.0, 0.0], [0.9, 0.0, 0.0], [0.0, 0.7, 0.3]])
-    assert mentioned("Is the red mug on the wooden desk?", descs, cats, scores, vocab) == [1, 2]
-    assert mentioned("Is the green mug on the desk?", descs, cats, scores, vocab) == [2]
-    assert mentioned("Is the red mug on the desk?", descs, cats, scores * [1, 1, 0.1], vocab) == [1]
+    scores = [{"mug": 0.9}, {"mug": 0.9}, {"table": 0.7, "desk": 0.3}]
+    unlikely = [*scores[:2], {"table": 0.7, "desk": 0.03}]
+    assert mentioned("Is the red mug on the wooden desk?", descs, cats, scores) == [1, 2]
+    assert mentioned("Is the green mug on the desk?", descs, cats, scores) == [2]
+    assert mentioned("Is the red mug on the desk?", descs, cats, unlikely) == [1]
     assert focus_slots(torch.tensor([[0, 1], [1, 0], [1, 2], [2, 1]]).numpy(), 1, 2) == (1, 2, 2, 3)
     assert focus_slots(torch.zeros((0, 2)).numpy(), 0, -1) == (0, -1, -1, -1)

@@ -48,7 +48,16 @@ from .questions import QuestionError, parse_question
 from .region_inputs import region_inputs
 from .region_proposals import mask_box, region_proposals
 from .region_selection import select_regions
-from .types import Answer, Box3D, Detection, Relation, RelationType, RGBDFrame, SceneResult
+from .types import (
+    DEFAULT_SCORE_THRESHOLD,
+    Answer,
+    Box3D,
+    Detection,
+    Relation,
+    RelationType,
+    RGBDFrame,
+    SceneResult,
+)
 
 RELATION_QUESTIONS = {
     RelationType.PROXIMITY: "Is the {a} near the {b}?",
@@ -57,8 +66,6 @@ RELATION_QUESTIONS = {
 }
 MODEL_FILES = ("config.json", "model.safetensors")
 CATEGORY_SMOOTHING = 0.1  # = spatial_vlm_training.distill.batching.CATEGORY_SMOOTHING
-# Region-head score below which a region is background; chosen on val (results/detection_val.json).
-DEFAULT_SCORE_THRESHOLD = 0.5
 
 
 @dataclass
@@ -73,12 +80,11 @@ class _FrameState:
     descriptions: Optional[list[str]] = None  # referring expression of each object slot
     categories: Optional[list[str]] = None  # category of each object slot
     pair_yes: dict = field(default_factory=dict)  # (RelationType, i, j) -> P(yes) of the pair question
-    category_scores: Optional[np.ndarray] = None  # (N, C) detector probabilities over `vocabulary`
-    vocabulary: tuple[str, ...] = ()
+    label_scores: Optional[list[dict[str, float]]] = None  # detector category probabilities of each slot
 
     def find(self, text: str) -> list[int]:
         """Object slots a question (or phrase) names, in order of appearance."""
-        return mentioned(text, self.descriptions or [], self.categories or [], self.category_scores, self.vocabulary)
+        return mentioned(text, self.descriptions or [], self.categories or [], self.label_scores or [])
 
     def focus(self, question: str) -> tuple[int, int, int, int]:
         """Object and pair slots of the objects the question names (by their referring expressions)."""
@@ -184,8 +190,7 @@ class SpatialVLMEngine:
         state.pair_index = feats.pair_index
         state.descriptions = [d.description for d in detections]
         state.categories = [d.label for d in detections]
-        state.category_scores = np.stack([b.category_scores for b in boxes]) if boxes else None
-        state.vocabulary = tuple(cfg.categories)
+        state.label_scores = [d.label_scores for d in detections]
         relations = self._relations(detections, feats, state)
         timings["relations"], t = _lap(t)
         scene = SceneResult(detections, relations, describe(detections, relations), depth_full, conf_full,
@@ -367,8 +372,7 @@ class SpatialVLMEngine:
                 lo, hi = np.percentile(local, 5, axis=0), np.percentile(local, 95, axis=0)
                 box3d = Box3D(((lo + hi) / 2) @ basis, np.maximum(hi - lo, 1e-3), basis.T.copy())
             x0, y0, x1, y1 = b.box
-            scores = {c: round(float(s), 3) for c, s in zip(self.config.categories, b.category_scores, strict=False)
-                      if s >= 0.01}
+            scores = {c: float(s) for c, s in zip(self.config.categories, b.category_scores, strict=False)}
             dets.append(Detection(f"obj{i}", label, b.score, (x0 * w, y0 * h, x1 * w, y1 * h), color, box3d,
                                   description=desc, label_scores=scores))
         return dets

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from .geometry import RelationThresholds
-from .types import SpatialEngine
+from .types import DEFAULT_SCORE_THRESHOLD, SpatialEngine
 
 BACKENDS = ("student", "oid_ssd", "both", "annotations")
 PRECISIONS = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
@@ -33,7 +33,7 @@ class EngineSpec:
     model_path: str = ""  # empty = the embedded default student
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     precision: str = "fp32"  # fp32 | fp16 | bf16
-    score_threshold: float = 0.5  # = engine.DEFAULT_SCORE_THRESHOLD (not imported: it pulls in torch)
+    score_threshold: float = DEFAULT_SCORE_THRESHOLD
     hidden_cot_k: int = -1  # < 0 = the checkpoint's own K
     max_objects: int = 12
     thresholds: RelationThresholds = field(default_factory=RelationThresholds)

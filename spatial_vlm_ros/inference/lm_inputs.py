@@ -9,7 +9,7 @@ import torch
 
 from spatial_vlm_ros.model import ObjectInputs, QAInputs
 
-from .types import MIN_CATEGORY_SCORE
+from .types import likeliest_lookalike
 
 MAX_QUESTION_TOKENS = 32
 
@@ -94,15 +94,16 @@ def build_qa(image_index: Sequence[int], q_ids: Sequence[Sequence[int]], a_ids: 
 
 
 def mentioned(question: str, descriptions: Sequence[str], categories: Sequence[str] = (),
-              category_scores: np.ndarray | None = None, vocabulary: Sequence[str] = ()) -> list[int]:
+              label_scores: Sequence[dict[str, float]] = ()) -> list[int]:
     """Indices of the descriptions a question mentions, in order of appearance (longest match wins).
     With `categories` (one per description), an object whose full description is not in the question
     is still found by its category word when no other unmatched object has that category: a colour
     named differently ("the gray table" for our "white table") does not lose the object.
-    With `category_scores` (one row of detector probabilities over `vocabulary` per description), a
-    category word that matches no label ("the white desk" when we named it "white table") goes to the
-    unmatched object the detector found likeliest to be one (at least MIN_CATEGORY_SCORE), preferring
-    one whose colour is the word before it: the detector's doubt between look-alikes is kept, not lost."""
+    With `label_scores` (the detector's category probabilities, one dict per description), a category
+    word that matches no label ("the white desk" when we named it "white table") goes to the unmatched
+    object the detector found likeliest to be one (`types.likeliest_lookalike`), preferring one whose
+    colour is the word before it: the detector's doubt between look-alikes is kept, not lost. Category
+    words are tried in the dicts' key order (the model's category order), which decides a contested object."""
     text = " " + " ".join(question.lower().replace("?", " ").replace(",", " ").split()) + " "
     spans: list[tuple[int, int, int]] = []
 
@@ -126,20 +127,20 @@ def mentioned(question: str, descriptions: Sequence[str], categories: Sequence[s
     for i in rest:
         if sum(categories[j] == categories[i] for j in rest) == 1:
             claim(i, categories[i])
-    if category_scores is not None and len(vocabulary):
-        for k, word in enumerate(vocabulary):
-            if word in categories:  # a category we named is matched by name above, never guessed
-                continue
-            w = " " + word + " "
-            pos = text.find(w)
-            while pos >= 0:
+    colours = [d.split()[0] if d else "" for d in descriptions]
+    for word in dict.fromkeys(w for scores in label_scores for w in scores):
+        if word in categories:  # a category we named is matched by name above, never guessed
+            continue
+        w = " " + word + " "
+        pos = text.find(w)
+        while pos >= 0:
+            if free(pos, pos + len(w)):
+                before = text[:pos].split()
+                colour = before[-1] if before and free(pos - len(before[-1]) - 1, pos) else None
                 found = {i for _, _, i in spans}
-                candidates = [i for i in range(len(descriptions)) if i not in found
-                              and category_scores[i, k] >= MIN_CATEGORY_SCORE]
-                if free(pos, pos + len(w)) and candidates:
-                    before = text[:pos].split()
-                    colour = before[-1] if before and free(pos - len(before[-1]) - 1, pos) else None
-                    best = max(candidates, key=lambda i: (descriptions[i].split()[0] == colour, category_scores[i, k]))
+                best = likeliest_lookalike(word, colour, colours, label_scores,
+                                           [i for i in range(len(descriptions)) if i not in found])
+                if best is not None:
                     spans.append((pos - len(colour) - 1 if colour else pos, pos + len(w), best))
-                pos = text.find(w, pos + 1)
+            pos = text.find(w, pos + 1)
     return [i for _, _, i in sorted(spans)]

@@ -95,7 +95,7 @@ class Detection:
     mask: Optional[np.ndarray] = None  # (H, W) bool, when the backend gives one
 
     description: str = ""  # referring expression, unique within a frame; defaults to "<color> <label>"
-    # Detector probability of each likely category (>= 1 %), when the backend gives them: what else it may be.
+    # Detector probability of each category (model order), when the backend gives them: what else it may be.
     label_scores: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -109,9 +109,19 @@ class RelationType(IntEnum):
     SUPPORT = 2
 
 
+#: Region-head score below which a region is background; chosen on val (results/detection_val.json).
+DEFAULT_SCORE_THRESHOLD = 0.5
 #: A category word that names none of our labels goes to the detection most likely of that category,
 #: if at least this likely ("the white desk" finds the object we named "white table").
 MIN_CATEGORY_SCORE = 0.05
+
+
+def likeliest_lookalike(word: str, colour: Optional[str], colours: Sequence[str],
+                        label_scores: Sequence[dict[str, float]], candidates: Sequence[int]) -> Optional[int]:
+    """The candidate the detector found likeliest to be a `word` (at least MIN_CATEGORY_SCORE), one of
+    `colour` first; None when no candidate is that likely."""
+    likely = [i for i in candidates if label_scores[i].get(word, 0.0) >= MIN_CATEGORY_SCORE]
+    return max(likely, key=lambda i: (colours[i] == colour, label_scores[i][word])) if likely else None
 
 #: Positive predicate of each relation type; `holds` says whether it applies.
 PREDICATES = {RelationType.PROXIMITY: "near", RelationType.CONTACT: "touching", RelationType.SUPPORT: "on"}
@@ -174,9 +184,10 @@ class SceneResult:
         same_category = [d for d in self.detections if d.label.lower() == words[-1]]
         if same_category:
             return same_category if len(same_category) == 1 else []
-        likely = [d for d in self.detections if d.label_scores.get(words[-1], 0.0) >= MIN_CATEGORY_SCORE]
-        colour = words[-2] if len(words) > 1 else None
-        return [max(likely, key=lambda d: (d.color == colour, d.label_scores[words[-1]]))] if likely else []
+        dets = self.detections
+        best = likeliest_lookalike(words[-1], words[-2] if len(words) > 1 else None, [d.color for d in dets],
+                                   [d.label_scores for d in dets], range(len(dets)))
+        return [] if best is None else [dets[best]]
 
 
 @dataclass

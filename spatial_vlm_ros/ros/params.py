@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from ..inference.factory import BACKENDS, PRECISIONS, EngineSpec
 from ..inference.geometry import RelationThresholds
+from ..inference.types import DEFAULT_SCORE_THRESHOLD
 from .fusion import FUSION_RULES
 
 INPUT_MODES = ("depth", "points", "color_only")
@@ -23,7 +24,7 @@ PARAMETERS: dict[str, tuple[object, str]] = {
     "model.precision": ("fp32", f"{' | '.join(PRECISIONS)}"),
     "model.input_width": (0, "resize frames to this width before the engine; 0 = source size"),
     "model.input_height": (0, "resize frames to this height before the engine; 0 = source size"),
-    "model.score_threshold": (0.5, "minimum detection score"),
+    "model.score_threshold": (DEFAULT_SCORE_THRESHOLD, "minimum detection score"),
     "model.max_objects": (12, "most objects per frame"),
     "model.hidden_cot_k": (-1, "Hidden CoT latent steps; -1 = the checkpoint's own"),
     "thresholds.contact_m": (0.01, "surface gap at or below which objects touch"),
