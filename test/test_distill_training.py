@@ -32,6 +32,50 @@ def test_training_loss_decreases_and_weights_are_learned(repo_root, tiny_split, 
     assert again.steps == 18
 
 
+def test_language_only_fine_tune_keeps_the_image_heads(repo_root, tiny_split, tmp_path, monkeypatch):
+    """init_from + language_only: no images are read, only the language path moves; the features
+    come from proposal masks where proposal_mask_share asks for them."""
+    import cv2
+    import torch
+    from safetensors.torch import load_file
+
+    from spatial_vlm_training.data.sample import iter_samples
+    from spatial_vlm_training.distill import cache, trainer
+    from spatial_vlm_training.distill.proposal_masks import proposal_masks
+
+    base = train(TrainConfig.from_yaml(repo_root / TINY_YAML, {"max_steps": 2}), tiny_split, tmp_path / "base",
+                 progress=False).out_dir
+
+    def no_images(*args, **kwargs):
+        raise AssertionError("language_only must not load images")
+
+    monkeypatch.setattr(trainer, "load_images", no_images)
+    cfg = TrainConfig.from_dict({"init_from": str(base), "language_only": True, "proposal_mask_share": 1.0,
+                                 "max_steps": 3, "warmup_steps": 1, "checkpoint_every": 0, "lang_batch_size": 4})
+    train(cfg, tiny_split, tmp_path / "tuned", progress=False)
+    before, after = load_file(base / "model.safetensors"), load_file(tmp_path / "tuned" / "model.safetensors")
+    assert all(torch.equal(before[k], after[k]) for k in before if k.startswith(("encoder.", "depth_head.", "detection_head.")))
+    assert any(not torch.equal(before[k], after[k]) for k in before if k.startswith("language_head."))
+    assert list((tiny_split / cache.CACHE_DIR).glob("features-*-p100.pkl"))
+    # the proposal masks cover most objects of a generated frame and stay on them
+    sample = next(iter(iter_samples(tiny_split, 1)))
+    _, inst = sample.load_gt()
+    small = cv2.resize(inst, cache.WORK_SIZE, interpolation=cv2.INTER_NEAREST)
+    gt = [small == o.instance for o in sample.objects if (small == o.instance).sum() >= 20]
+    found = proposal_masks(sample.load_rgb(), sample.load_depth(), sample.intrinsics, sample.up, gt)
+    assert len(found) == len(gt) and sum(m is not None for m in found) >= len(gt) // 2
+    for g, m in zip(gt, found, strict=True):
+        if m is not None:
+            assert (m & g).sum() / (m | g).sum() >= 0.3
+
+
+def test_fine_tune_config_errors(tmp_path):
+    with pytest.raises(ValueError, match="proposal_mask_share"):
+        TrainConfig.from_dict({"proposal_mask_share": 1.5})
+    with pytest.raises(ValueError, match="init_from"):
+        TrainConfig.from_dict({"init_from": "x", "model": {"lm_layers": 2}})
+
+
 def test_config_errors_name_the_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="nope.yaml"):
         TrainConfig.from_yaml(tmp_path / "nope.yaml")

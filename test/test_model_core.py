@@ -141,3 +141,38 @@ def test_mentions_follow_the_question_order():
     assert mentioned("Is the red mug on the desk?", descs, cats, unlikely) == [1]
     assert focus_slots(torch.tensor([[0, 1], [1, 0], [1, 2], [2, 1]]).numpy(), 1, 2) == (1, 2, 2, 3)
     assert focus_slots(torch.zeros((0, 2)).numpy(), 0, -1) == (0, -1, -1, -1)
+
+
+def test_cache_keyword_follows_the_installed_transformers():
+    """transformers 5.2x renamed `past_key_values` to `cache`; passing the wrong one is swallowed by
+    **kwargs and the object prefix silently vanishes (it did on a GPU box with 5.17)."""
+    from spatial_vlm_ros.model.heads.language_head import cache_kwarg
+
+    class Old(torch.nn.Module):
+        def forward(self, inputs_embeds=None, past_key_values=None, **kwargs):
+            return inputs_embeds
+
+    class New(torch.nn.Module):
+        def forward(self, inputs_embeds=None, cache=None, **kwargs):
+            return inputs_embeds
+
+    class Neither(torch.nn.Module):
+        def forward(self, inputs_embeds=None, **kwargs):
+            return inputs_embeds
+
+    assert cache_kwarg(Old()) == "past_key_values" and cache_kwarg(New()) == "cache"
+    with pytest.raises(TypeError, match="Neither"):
+        cache_kwarg(Neither())
+    model = SpatialVLM(SpatialVLMConfig(**TINY, use_roi_features=False))
+    assert model.language_head._cache == cache_kwarg(model.language_head.lm.model)
+
+
+def test_answers_depend_on_objects_outside_the_focus():
+    """The objects and pairs reach the answer through the shared prefix, not only the focus copies."""
+    model = SpatialVLM(SpatialVLMConfig(**TINY, use_roi_features=False, use_focus_tokens=False)).eval()
+    _, _, objs, qa = inputs()
+    with torch.no_grad():
+        a = model(objects=objs, qa=qa).answer_logits
+        objs.geometry = objs.geometry + 1.0
+        b = model(objects=objs, qa=qa).answer_logits
+    assert not torch.allclose(a, b, atol=1e-4)

@@ -81,10 +81,12 @@ class _FrameState:
     categories: Optional[list[str]] = None  # category of each object slot
     pair_yes: dict = field(default_factory=dict)  # (RelationType, i, j) -> P(yes) of the pair question
     label_scores: Optional[list[dict[str, float]]] = None  # detector category probabilities of each slot
+    color_scores: Optional[list[dict[str, float]]] = None  # and colour probabilities
 
     def find(self, text: str) -> list[int]:
         """Object slots a question (or phrase) names, in order of appearance."""
-        return mentioned(text, self.descriptions or [], self.categories or [], self.label_scores or [])
+        return mentioned(text, self.descriptions or [], self.categories or [], self.label_scores or [],
+                         self.color_scores or [])
 
     def focus(self, question: str) -> tuple[int, int, int, int]:
         """Object and pair slots of the objects the question names (by their referring expressions)."""
@@ -185,12 +187,13 @@ class SpatialVLMEngine:
                                views=views, objects=objects)
         timings["features"], t = _lap(t)
 
-        state, color_names = self._tokens(enc, boxes, feats)
-        detections = self._detections(boxes, color_names, feats, frame.up, w, h)
+        state, color_probs = self._tokens(enc, boxes, feats)
+        detections = self._detections(boxes, color_probs, feats, frame.up, w, h)
         state.pair_index = feats.pair_index
         state.descriptions = [d.description for d in detections]
         state.categories = [d.label for d in detections]
         state.label_scores = [d.label_scores for d in detections]
+        state.color_scores = [d.color_scores for d in detections]
         relations = self._relations(detections, feats, state)
         timings["relations"], t = _lap(t)
         scene = SceneResult(detections, relations, describe(detections, relations), depth_full, conf_full,
@@ -342,7 +345,8 @@ class SpatialVLMEngine:
         conf = np.where(valid, 1.0, conf).astype(np.float32)
         return full, conf
 
-    def _tokens(self, enc, boxes: list[DecodedBox], feats: SceneFeatures) -> tuple[_FrameState, list[str]]:
+    def _tokens(self, enc, boxes: list[DecodedBox], feats: SceneFeatures) -> tuple[_FrameState, np.ndarray]:
+        """-> (frame state, (N, colours) colour probabilities of the objects)."""
         cfg = self.config
         n_cat = len(cfg.categories)
         # Category evidence as in training (smoothed one-hot), not the raw peak scores, so the object
@@ -353,14 +357,16 @@ class SpatialVLMEngine:
                                     feats.color, feats.geometry, feats.pair_index, feats.pair_features)
         objects = collate_objects([item], n_cat).to(self.device, self.dtype)
         tokens, pairs, color_logits = self.model.object_tokens(enc, objects)
-        names = [cfg.colors[i] for i in color_logits[0, : len(boxes)].argmax(-1).tolist()]
-        return _FrameState(tokens, objects.mask, pairs, objects.pair_mask), names
+        probs = color_logits[0, : len(boxes)].float().softmax(-1).cpu().numpy()
+        return _FrameState(tokens, objects.mask, pairs, objects.pair_mask), probs
 
-    def _detections(self, boxes: list[DecodedBox], colors: list[str], feats: SceneFeatures, up, w: int, h: int) -> list[Detection]:
+    def _detections(self, boxes: list[DecodedBox], color_probs: np.ndarray, feats: SceneFeatures, up, w: int, h: int
+                    ) -> list[Detection]:
         basis = gravity_basis(up)
         dets, seen = [], {}
-        for i, (b, color) in enumerate(zip(boxes, colors, strict=False)):
+        for i, (b, probs) in enumerate(zip(boxes, color_probs, strict=False)):
             label = self.config.categories[b.category]
+            color = self.config.colors[int(probs.argmax())]
             desc = f"{color} {label}"
             seen[desc] = seen.get(desc, 0) + 1
             if seen[desc] > 1:  # keep referring expressions unique within the frame
@@ -374,7 +380,8 @@ class SpatialVLMEngine:
             x0, y0, x1, y1 = b.box
             scores = {c: float(s) for c, s in zip(self.config.categories, b.category_scores, strict=False)}
             dets.append(Detection(f"obj{i}", label, b.score, (x0 * w, y0 * h, x1 * w, y1 * h), color, box3d,
-                                  description=desc, label_scores=scores))
+                                  description=desc, label_scores=scores,
+                                  color_scores={c: float(p) for c, p in zip(self.config.colors, probs, strict=False)}))
         return dets
 
     def _relations(self, dets: list[Detection], feats: SceneFeatures, state: _FrameState) -> list[Relation]:

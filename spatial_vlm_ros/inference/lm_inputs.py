@@ -9,7 +9,7 @@ import torch
 
 from spatial_vlm_ros.model import ObjectInputs, QAInputs
 
-from .types import likeliest_lookalike
+from .mentions import Candidate, resolve
 
 MAX_QUESTION_TOKENS = 32
 
@@ -94,53 +94,14 @@ def build_qa(image_index: Sequence[int], q_ids: Sequence[Sequence[int]], a_ids: 
 
 
 def mentioned(question: str, descriptions: Sequence[str], categories: Sequence[str] = (),
-              label_scores: Sequence[dict[str, float]] = ()) -> list[int]:
-    """Indices of the descriptions a question mentions, in order of appearance (longest match wins).
-    With `categories` (one per description), an object whose full description is not in the question
-    is still found by its category word when no other unmatched object has that category: a colour
-    named differently ("the gray table" for our "white table") does not lose the object.
-    With `label_scores` (the detector's category probabilities, one dict per description), a category
-    word that matches no label ("the white desk" when we named it "white table") goes to the unmatched
-    object the detector found likeliest to be one (`types.likeliest_lookalike`), preferring one whose
-    colour is the word before it: the detector's doubt between look-alikes is kept, not lost. Category
-    words are tried in the dicts' key order (the model's category order), which decides a contested object."""
-    text = " " + " ".join(question.lower().replace("?", " ").replace(",", " ").split()) + " "
-    spans: list[tuple[int, int, int]] = []
+              label_scores: Sequence[dict[str, float]] = (), color_scores: Sequence[dict[str, float]] = ()) -> list[int]:
+    """Indices of the descriptions a question mentions, in order of appearance (`mentions.resolve`):
+    whole descriptions first (longest wins), then "<colour> <category>" phrases by the detector's
+    category and colour probabilities, one per object slot (`categories`, `label_scores`,
+    `color_scores`: one entry per description, each optional)."""
+    def at(seq, i, default):
+        return seq[i] if i < len(seq) else default
 
-    def free(a: int, b: int) -> bool:
-        return all(b <= x or a >= y for x, y, _ in spans)
-
-    def claim(i: int, phrase: str) -> bool:
-        d = " " + " ".join(phrase.lower().split()) + " "
-        pos = text.find(d)
-        while pos >= 0:
-            if free(pos, pos + len(d)):
-                spans.append((pos, pos + len(d), i))
-                return True
-            pos = text.find(d, pos + 1)
-        return False
-
-    for i in sorted(range(len(descriptions)), key=lambda i: -len(descriptions[i])):
-        claim(i, descriptions[i])
-    found = {i for _, _, i in spans}
-    rest = [i for i in range(len(categories)) if i not in found]
-    for i in rest:
-        if sum(categories[j] == categories[i] for j in rest) == 1:
-            claim(i, categories[i])
-    colours = [d.split()[0] if d else "" for d in descriptions]
-    for word in dict.fromkeys(w for scores in label_scores for w in scores):
-        if word in categories:  # a category we named is matched by name above, never guessed
-            continue
-        w = " " + word + " "
-        pos = text.find(w)
-        while pos >= 0:
-            if free(pos, pos + len(w)):
-                before = text[:pos].split()
-                colour = before[-1] if before and free(pos - len(before[-1]) - 1, pos) else None
-                found = {i for _, _, i in spans}
-                best = likeliest_lookalike(word, colour, colours, label_scores,
-                                           [i for i in range(len(descriptions)) if i not in found])
-                if best is not None:
-                    spans.append((pos - len(colour) - 1 if colour else pos, pos + len(w), best))
-            pos = text.find(w, pos + 1)
-    return [i for _, _, i in sorted(spans)]
+    return resolve(question, [Candidate(d, at(categories, i, ""), d.split()[0] if d and categories else "",
+                                        at(label_scores, i, {}), at(color_scores, i, {}))
+                              for i, d in enumerate(descriptions)])

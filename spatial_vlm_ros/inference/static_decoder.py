@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 
 import torch
 
+from spatial_vlm_ros.model.heads.language_head import cache_kwarg
+
 #: Decode-step execution modes, in the order `mode="auto"` tries them.
 #: cuda_graph: the eager step's kernels replayed from one CUDA graph (fast to prepare, no compiler);
 #: compiled_graph: the step compiled by inductor (fused kernels), then captured in our CUDA graph;
@@ -175,9 +177,7 @@ class StaticAnswerDecoder:
         # attention kernels on their aligned fast path.
         self.cache_len = -(-(max_prompt_len + max_new_tokens + 4) // 64) * 64
         self.hidden_size = model.get_input_embeddings().weight.shape[1]
-        # transformers >= 5.2x renamed `past_key_values` to `cache` (the old name warns, then goes away).
-        forward_params = inspect.signature(model.forward).parameters
-        self._cache_kwarg = "cache" if "cache" in forward_params else "past_key_values"
+        self._cache_kwarg = cache_kwarg(model)
 
         dev = self.device
         with torch.inference_mode():

@@ -14,6 +14,8 @@ from typing import Optional, Protocol
 
 import numpy as np
 
+from .mentions import resolve
+
 
 @dataclass(frozen=True)
 class CameraIntrinsics:
@@ -97,6 +99,7 @@ class Detection:
     description: str = ""  # referring expression, unique within a frame; defaults to "<color> <label>"
     # Detector probability of each category (model order), when the backend gives them: what else it may be.
     label_scores: dict[str, float] = field(default_factory=dict)
+    color_scores: dict[str, float] = field(default_factory=dict)  # likewise for the colour names
 
     def __post_init__(self) -> None:
         if not self.description:
@@ -111,18 +114,6 @@ class RelationType(IntEnum):
 
 #: Region-head score below which a region is background; chosen on val (results/detection_val.json).
 DEFAULT_SCORE_THRESHOLD = 0.5
-#: A category word that names none of our labels goes to the detection most likely of that category,
-#: if at least this likely ("the white desk" finds the object we named "white table").
-MIN_CATEGORY_SCORE = 0.05
-
-
-def likeliest_lookalike(word: str, colour: Optional[str], colours: Sequence[str],
-                        label_scores: Sequence[dict[str, float]], candidates: Sequence[int]) -> Optional[int]:
-    """The candidate the detector found likeliest to be a `word` (at least MIN_CATEGORY_SCORE), one of
-    `colour` first; None when no candidate is that likely."""
-    likely = [i for i in candidates if label_scores[i].get(word, 0.0) >= MIN_CATEGORY_SCORE]
-    return max(likely, key=lambda i: (colours[i] == colour, label_scores[i][word])) if likely else None
-
 #: Positive predicate of each relation type; `holds` says whether it applies.
 PREDICATES = {RelationType.PROXIMITY: "near", RelationType.CONTACT: "touching", RelationType.SUPPORT: "on"}
 
@@ -171,23 +162,15 @@ class SceneResult:
 
     def find(self, phrase: str) -> list[Detection]:
         """Detections whose description or label matches `phrase` (case-insensitive). Failing that, the
-        one detection of the phrase's last word as a category ("the gray table" finds our only table,
-        whatever colour we named it); two candidates are ambiguous and give none. A category we named
-        nothing as goes to the detection the detector found likeliest to be one (`label_scores`), the
-        phrase's colour first."""
+        detection most likely of the phrase's category and colour (`mentions.resolve`: "the gray table"
+        finds our "white table", "the red book" a "red box" that may be a book); none when nothing is
+        likely enough or two are equally likely."""
         p = " ".join(phrase.lower().replace("the ", " ").split())
         exact = [d for d in self.detections if d.description.lower() == p]
         found = exact or [d for d in self.detections if d.label.lower() == p or p in d.description.lower()]
         if found or not p:
             return found
-        words = p.split()
-        same_category = [d for d in self.detections if d.label.lower() == words[-1]]
-        if same_category:
-            return same_category if len(same_category) == 1 else []
-        dets = self.detections
-        best = likeliest_lookalike(words[-1], words[-2] if len(words) > 1 else None, [d.color for d in dets],
-                                   [d.label_scores for d in dets], range(len(dets)))
-        return [] if best is None else [dets[best]]
+        return [self.detections[i] for i in resolve(p, self.detections)[:1]]
 
 
 @dataclass

@@ -20,7 +20,10 @@ import numpy as np
 from tqdm import tqdm
 
 from spatial_vlm_ros.inference.object_features import WORK_SIZE, scene_features
+from spatial_vlm_ros.inference.region_proposals import mask_box
 from spatial_vlm_training.data.sample import SceneSample, iter_samples, read_meta
+
+from .proposal_masks import proposal_masks
 
 CACHE_VERSION = 3
 CACHE_DIR = ".model_cache"
@@ -63,7 +66,10 @@ def _ordered_objects(sample: SceneSample, max_objects: int):
     return objs[:max_objects]
 
 
-def frame_features(sample: SceneSample, categories: list[str], colors: list[str], max_objects: int, seed: int) -> tuple[dict, list[dict]]:
+def frame_features(sample: SceneSample, categories: list[str], colors: list[str], max_objects: int, seed: int,
+                   proposal_share: float = 0.0) -> tuple[dict, list[dict]]:
+    """With probability `proposal_share` the frame's objects take the proposal masks the engine would
+    find (proposal_masks.py) instead of jittered ground-truth masks."""
     rgb = sample.load_rgb()
     depth = sample.load_depth()
     _, instance = sample.load_gt()
@@ -95,6 +101,12 @@ def frame_features(sample: SceneSample, categories: list[str], colors: list[str]
         masks.append(sel if sel.sum() >= 4 else m)
         boxes.append(box)
         jit_boxes.append(jit.astype(np.float32))
+    if proposal_share > 0 and rng.random() < proposal_share:
+        small = cv2.resize(instance, WORK_SIZE, interpolation=cv2.INTER_NEAREST)
+        found = proposal_masks(rgb, depth, sample.intrinsics, sample.up, [small == o.instance for o in objs])
+        for i, m in enumerate(found):
+            if m is not None:
+                masks[i], jit_boxes[i] = m, mask_box(m).astype(np.float32)
     feats = scene_features(rgb, depth, sample.intrinsics, sample.up, masks, seed=seed)
     obj = {
         "object_ids": [o.id for o in objs],
@@ -124,8 +136,8 @@ def frame_images(sample: SceneSample, categories: list[str], width: int, height:
 
 
 def _features_job(args):
-    line, root, categories, colors, max_objects, seed = args
-    return frame_features(line, categories, colors, max_objects, seed)
+    line, root, categories, colors, max_objects, seed, proposal_share = args
+    return frame_features(line, categories, colors, max_objects, seed, proposal_share)
 
 
 def _images_job(args):
@@ -137,16 +149,18 @@ def worker_count() -> int:
     return max(1, min(2, os.cpu_count() or 1))
 
 
-def load_features(split_dir: Path | str, max_objects: int = 12, limit: int = 0, desc: str = "") -> SplitFeatures:
+def load_features(split_dir: Path | str, max_objects: int = 12, limit: int = 0, desc: str = "",
+                  proposal_share: float = 0.0) -> SplitFeatures:
     root = Path(split_dir)
     meta = read_meta(root)
-    path = root / CACHE_DIR / f"features-v{CACHE_VERSION}-{split_key(root, limit)}-n{max_objects}.pkl"
+    masks = f"-p{round(100 * proposal_share)}" if proposal_share > 0 else ""
+    path = root / CACHE_DIR / f"features-v{CACHE_VERSION}-{split_key(root, limit)}-n{max_objects}{masks}.pkl"
     if path.is_file():
         with path.open("rb") as f:
             return pickle.load(f)
     samples = list(iter_samples(root, limit or None))
     cats, cols = list(meta.categories), list(meta.colors)
-    jobs = [(s, root, cats, cols, max_objects, i) for i, s in enumerate(samples)]
+    jobs = [(s, root, cats, cols, max_objects, i, proposal_share) for i, s in enumerate(samples)]
     with ProcessPoolExecutor(worker_count()) as pool:
         results = list(tqdm(pool.map(_features_job, jobs, chunksize=8), total=len(jobs),
                             desc=f"features {desc or root.name}", unit="frame"))

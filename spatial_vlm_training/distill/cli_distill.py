@@ -32,7 +32,8 @@ def run(args: argparse.Namespace) -> int:
         dump_dir = args.teacher_outputs or (args.out / "teacher_outputs")
         if not (dump_dir / "teacher_meta.json").is_file():
             if hasattr(teacher, "model") and teacher.__class__.__name__ == "EmbeddedTeacher":
-                teacher.dump(args.data, dump_dir, None, limit=cfg.max_train_samples, dense_limit=cfg.teacher_dense_frames)
+                teacher.dump(args.data, dump_dir, None, limit=cfg.max_train_samples, dense_limit=cfg.teacher_dense_frames,
+                             proposal_share=cfg.proposal_mask_share, answers_only=cfg.language_only)
             else:
                 teacher.dump(args.data, dump_dir, None, limit=cfg.max_train_samples)
         teacher = PrecomputedTeacher(dump_dir)

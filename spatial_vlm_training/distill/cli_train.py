@@ -19,6 +19,7 @@ def add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit", type=int, help="override: use only the first N training frames")
     parser.add_argument("--seed", type=int, help="override the config's seed")
     parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint")
+    parser.add_argument("--init-from", type=Path, help="override: start from this saved model (config init_from)")
 
 
 def overrides(args: argparse.Namespace) -> dict:
@@ -28,6 +29,8 @@ def overrides(args: argparse.Namespace) -> dict:
         v = getattr(args, arg, None)
         if v is not None:
             o[key] = v
+    if getattr(args, "init_from", None) is not None:
+        o["init_from"] = str(args.init_from)
     if "epochs" in o and "max_steps" not in o:
         o["max_steps"] = 0
     return o

@@ -47,6 +47,9 @@ class TrainConfig:
     max_train_samples: int = 0  # 0 = all
     max_val_samples: int = 200
     num_threads: int = 0  # torch CPU threads, 0 = default
+    proposal_mask_share: float = 0.0  # share of frames whose objects take proposal masks (distill/proposal_masks.py)
+    language_only: bool = False  # train only the language path: no images are loaded, image heads stay as they are
+    init_from: str = ""  # start from this saved model (its own config; `model:` must then be empty)
 
     @classmethod
     def from_yaml(cls, path: Path | str, overrides: dict[str, Any] | None = None) -> TrainConfig:
@@ -78,6 +81,10 @@ class TrainConfig:
             raise ValueError(f"{source}: loss.weighting must be uncertainty or fixed, got {cfg.loss.weighting!r}")
         if cfg.batch_size < 1 or cfg.lr <= 0:
             raise ValueError(f"{source}: batch_size must be >= 1 and lr > 0")
+        if not 0.0 <= cfg.proposal_mask_share <= 1.0:
+            raise ValueError(f"{source}: proposal_mask_share must be in [0, 1], got {cfg.proposal_mask_share}")
+        if cfg.init_from and cfg.model:
+            raise ValueError(f"{source}: init_from takes the saved model's own config; remove the model: section")
         return cfg
 
     def to_dict(self) -> dict[str, Any]:

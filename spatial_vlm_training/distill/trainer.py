@@ -77,16 +77,36 @@ def compute_losses(model: SpatialVLM, batch: Batch, cfg: TrainConfig) -> tuple[d
 
 
 def build_model_and_data(cfg: TrainConfig, data_dir: Path, tokenizer=None, teacher=None):
-    max_objects = int(cfg.model.get("max_objects", 12))
-    feats = load_features(data_dir, max_objects, cfg.max_train_samples, desc="train")
-    if tokenizer is None:
-        texts = [q["question"] + " " + q["answer"] for qa in feats.qa for q in qa]
-        tokenizer = tokenizer_for(texts, feats.categories, feats.colors)
-    model_kwargs = {"categories": feats.categories, "colors": feats.colors, **cfg.model}
-    model = new_model(tokenizer, **model_kwargs)
+    if cfg.init_from:
+        model, tokenizer = _initial_model(cfg.init_from, tokenizer)
+        max_objects = model.config.max_objects
+    else:
+        max_objects = int(cfg.model.get("max_objects", 12))
+    feats = load_features(data_dir, max_objects, cfg.max_train_samples, desc="train", proposal_share=cfg.proposal_mask_share)
+    if cfg.init_from:
+        if list(feats.categories) != list(model.config.categories) or list(feats.colors) != list(model.config.colors):
+            raise ValueError(f"{cfg.init_from}: the model's categories/colours differ from {data_dir}'s")
+    else:
+        if tokenizer is None:
+            texts = [q["question"] + " " + q["answer"] for qa in feats.qa for q in qa]
+            tokenizer = tokenizer_for(texts, feats.categories, feats.colors)
+        model = new_model(tokenizer, **{"categories": feats.categories, "colors": feats.colors, **cfg.model})
     c = model.config
-    images = load_images(data_dir, c.image_width, c.image_height, feats.categories, cfg.max_train_samples, desc="train")
+    if cfg.language_only and c.use_roi_features:
+        raise ValueError(f"{cfg.init_from or 'config'}: language_only needs use_roi_features: false (RoI features read images)")
+    images = None if cfg.language_only else load_images(data_dir, c.image_width, c.image_height, feats.categories,
+                                                         cfg.max_train_samples, desc="train")
     return model, tokenizer, TrainingData(feats, images, tokenizer, c, teacher, load_mentions(data_dir))
+
+
+def _initial_model(path: str, tokenizer=None):
+    """A saved model to continue from; a teacher's tokenizer must be the model's own."""
+    from spatial_vlm_ros.inference.engine import load_model
+
+    model, own = load_model(path)
+    if tokenizer is not None and tokenizer.get_vocab() != own.get_vocab():
+        raise ValueError(f"{path}: its tokenizer differs from the teacher's")
+    return model.train(), own
 
 
 def val_data(cfg: TrainConfig, val_dir: Optional[Path], model: SpatialVLM, tokenizer) -> Optional[TrainingData]:
@@ -94,7 +114,8 @@ def val_data(cfg: TrainConfig, val_dir: Optional[Path], model: SpatialVLM, token
         return None
     c = model.config
     feats = load_features(val_dir, c.max_objects, cfg.max_val_samples, desc="val")
-    images = load_images(val_dir, c.image_width, c.image_height, feats.categories, cfg.max_val_samples, desc="val")
+    images = None if cfg.language_only else load_images(val_dir, c.image_width, c.image_height, feats.categories,
+                                                        cfg.max_val_samples, desc="val")
     return TrainingData(feats, images, tokenizer, c, mentions=load_mentions(val_dir))
 
 
@@ -162,7 +183,7 @@ def train(cfg: TrainConfig, data_dir: Path | str, out_dir: Path | str, val_dir: 
         idx = order[pos: pos + cfg.batch_size]
         pos += cfg.batch_size
         lang_idx = idx if unwrapped_cfg.use_roi_features else rng.choice(n, min(cfg.lang_batch_size, n), replace=False)
-        images = unwrapped_cfg.use_roi_features or step % max(1, cfg.perception_every) == 0
+        images = not cfg.language_only and (unwrapped_cfg.use_roi_features or step % max(1, cfg.perception_every) == 0)
         batch = data.batch(idx, rng, cfg.depth_dropout, lang_indices=lang_idx, images=images,
                            max_questions=cfg.max_questions_per_frame).to(device)
         losses, _ = compute_losses(accelerator.unwrap_model(model), batch, cfg)

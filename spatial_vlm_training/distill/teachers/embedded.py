@@ -29,21 +29,25 @@ class EmbeddedTeacher:
 
     @torch.inference_mode()
     def dump(self, split_dir: Path | str, out_dir: Path | str, student_tokenizer=None, batch_size: int = 16,
-             top_k: int = 8, limit: int = 0, score_threshold: float = 0.3, dense_limit: int = 0) -> Path:
+             top_k: int = 8, limit: int = 0, score_threshold: float = 0.3, dense_limit: int = 0,
+             proposal_share: float = 0.0, answers_only: bool = False) -> Path:
         """Answers (teacher-forced on the reference answer, top-k token log-probabilities at every
-        answer position) for every frame; depth at half the teacher's input size and decoded
-        detections for the first `dense_limit` frames (0 = all), the expensive part on a CPU."""
+        answer position) for every frame, on the features the student will train on
+        (`proposal_share`); depth at half the teacher's input size and decoded detections for the first
+        `dense_limit` frames (0 = all), the expensive part on a CPU, unless `answers_only`."""
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         cfg = self.model.config
-        feats = load_features(split_dir, cfg.max_objects, limit, desc="teacher")
-        images = load_images(split_dir, cfg.image_width, cfg.image_height, feats.categories, limit, desc="teacher")
+        feats = load_features(split_dir, cfg.max_objects, limit, desc="teacher", proposal_share=proposal_share)
+        answers_only = answers_only and not cfg.use_roi_features
+        images = None if answers_only else load_images(split_dir, cfg.image_width, cfg.image_height, feats.categories,
+                                                       limit, desc="teacher")
         data = TrainingData(feats, images, self.tokenizer, cfg, mentions=load_mentions(split_dir))
         ids_all, depth_all = [], []
         with (out / "answers.jsonl").open("w") as fa, (out / "detections.jsonl").open("w") as fd:
             for start in tqdm(range(0, len(data), batch_size), desc="teacher outputs", unit="batch"):
                 idx = np.arange(start, min(start + batch_size, len(data)))
-                with_dense = dense_limit <= 0 or start < dense_limit
+                with_dense = not answers_only and (dense_limit <= 0 or start < dense_limit)
                 batch = data.batch(idx, images=with_dense or cfg.use_roi_features).to(self.device)
                 dense = self.model(batch.pixel_values, batch.depth) if with_dense else None
                 if batch.qa.image_index.numel() == 0:
