@@ -26,10 +26,13 @@ if [[ ! -d "$work/teacher_outputs" ]]; then
     cli train --config config/finetune_teacher_language.yaml --data "$work/train" --val "$work/val" \
         --out "$out/teacher" --init-from resource/models/teacher "${extra[@]}" 2>&1 | tee "$out/teacher.log"
     echo "teacher done after $(( $(date +%s) - t0 )) s"
+    # the teacher answers on exactly the features the students will train on
     python3 - "$out/teacher" "$work/train" "$work/teacher_outputs" <<'EOF'
 import sys
+from spatial_vlm_training.distill.config import TrainConfig
 from spatial_vlm_training.distill.teachers.embedded import EmbeddedTeacher
-EmbeddedTeacher(sys.argv[1], "cuda").dump(sys.argv[2], sys.argv[3], batch_size=64, proposal_share=0.75, answers_only=True)
+share = TrainConfig.from_yaml("config/finetune_student_language.yaml").proposal_mask_share
+EmbeddedTeacher(sys.argv[1], "cuda").dump(sys.argv[2], sys.argv[3], batch_size=64, proposal_share=share, answers_only=True)
 EOF
     echo "teacher answers done after $(( $(date +%s) - t0 )) s"
 fi

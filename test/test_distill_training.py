@@ -98,3 +98,33 @@ def test_train_cli_reports_bad_data_in_one_line(repo_root, tmp_path, capsys):
                  "--out", str(tmp_path / "o")])
     err = capsys.readouterr().err
     assert code == 1 and "missing" in err and len(err.strip().splitlines()) == 1
+
+
+def test_language_pack_carries_the_features_without_frames(repo_root, tiny_split, tmp_path, monkeypatch):
+    """scripts/language_pack.py: what another machine needs for language-only training, and no frames."""
+    import importlib.util
+    import shutil
+    import sys
+
+    from spatial_vlm_training.distill import cache
+
+    spec = importlib.util.spec_from_file_location("language_pack", repo_root / "scripts" / "language_pack.py")
+    pack = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(pack)
+    val = tmp_path / "val"
+    shutil.copytree(tiny_split, val, ignore=shutil.ignore_patterns(cache.CACHE_DIR))
+    monkeypatch.setattr(pack, "VAL_FRAMES", 6)
+    monkeypatch.setattr(sys, "argv", ["language_pack.py", "make", "--data", str(tiny_split), "--val", str(val),
+                                      "--share", "0.5", "--out", str(tmp_path / "pack")])
+    assert pack.main() == 0
+    assert not list((tmp_path / "pack").rglob("*.png"))
+    monkeypatch.setattr(sys, "argv", ["language_pack.py", "unpack", str(tmp_path / "pack"), str(tmp_path / "there")])
+    assert pack.main() == 0
+
+    def no_recompute(*args, **kwargs):
+        raise AssertionError("the carried cache must be found, not recomputed")
+
+    monkeypatch.setattr(cache, "ProcessPoolExecutor", no_recompute)
+    there = cache.load_features(tmp_path / "there" / "train", pack.MAX_OBJECTS, 0, proposal_share=0.5)
+    assert there.ids == cache.load_features(tiny_split, pack.MAX_OBJECTS, 0, proposal_share=0.5).ids
+    assert cache.load_features(tmp_path / "there" / "val", pack.MAX_OBJECTS, 6).ids
