@@ -22,7 +22,7 @@ import platform
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -465,6 +465,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-fp32-check", dest="fp32_check", action="store_false",
                         help="skip the fp32 exact-id check of the student decoder")
     parser.add_argument("--skip-teacher", action="store_true", help="student only")
+    parser.add_argument("--latents", type=int, default=None,
+                        help="Hidden CoT latent tokens of the student (default: the spec's); 0 times the K=0 ablation")
     parser.add_argument("--time-budget-s", type=float, default=240.0,
                         help="skip remaining static modes once this much time has gone")
 
@@ -478,6 +480,10 @@ def run(args: argparse.Namespace) -> int:
     device = torch.device("cpu") if args.smoke else torch.device("cuda")
     dtype = torch.float32 if args.smoke else torch.bfloat16
     student, teacher = (SMOKE_STUDENT, SMOKE_TEACHER) if args.smoke else (PAPER_STUDENT, PAPER_TEACHER)
+    if args.latents is not None:
+        if args.latents < 0:
+            raise ValueError("--latents must be >= 0")
+        student = replace(student, n_latent=args.latents)
     out = args.out if args.out is not None else (None if args.smoke else DEFAULT_OUT)
     res = Results(out, args.smoke, device)
     student_modes = _modes(args.modes, ["eager"] if args.smoke else list(GPU_STUDENT_MODES))

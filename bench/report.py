@@ -206,6 +206,31 @@ def node_variants_section() -> str:
     return "\n".join(lines) + "\n"
 
 
+def gpu_hidden_cot_section() -> str:
+    """gpu_hidden_cot_*.json: the paper-size student's static engine with K latents and without, in turn
+    on one machine (`paper_scale_gpu.py --skip-teacher --modes cuda_graph --latents K`)."""
+    runs = [(p.stem, _load(p.name)) for p in sorted(RESULTS.glob("gpu_hidden_cot_*.json"))]
+    runs = [(name, d) for name, d in runs if d and isinstance(d.get("gpu.student_static_ms"), (int, float))]
+    if not runs:
+        return ""
+    lines = ["### Hidden CoT latents at paper size", "",
+             f"Machine: {_machine_line(runs[0][1])}; runs in this order on one warm machine, student static "
+             "engine (cuda_graph), 32-token answers.", "",
+             "| run | latents K | prompt tokens | end to end | prefill | decode / token |", "|---|---|---|---|---|---|"]
+    for name, d in runs:
+        lines.append(f"| {name} | {d['settings']['student_latents']} | {d.get('gpu.student_prompt_tokens')} | "
+                     f"{_fmt(d['gpu.student_static_ms'], ' ms')} | {_fmt(d.get('gpu.student_prefill_ms'), ' ms')} | "
+                     f"{_fmt(d.get('gpu.student_decode_ms_per_token'), ' ms')} |")
+    with_k = [d["gpu.student_static_ms"] for _, d in runs if d["settings"]["student_latents"] > 0]
+    without = [d["gpu.student_static_ms"] for _, d in runs if d["settings"]["student_latents"] == 0]
+    if with_k and without:
+        cost = (sum(with_k) / len(with_k)) / (sum(without) / len(without))
+        lines += ["", f"Latency cost of the latents (mean with / mean without): x{cost:.3f} "
+                  f"(target < 5 %: {'met' if cost < 1.05 else '**missed**'}). The latents add "
+                  f"{runs[0][1]['settings']['student_latents']} tokens to one prefill and as many cache positions to each decode step."]
+    return "\n".join(lines) + "\n"
+
+
 def gpu_section(d: dict | None) -> str:
     if d is None:
         return ("## Paper-size GPU engine\n\nNot run yet: needs a CUDA GPU (`python3 bench/paper_scale_gpu.py`). "
@@ -331,7 +356,8 @@ def render(images: dict[str, Path] | None = None) -> str:
 
     return "\n".join([INTRO, with_image(model_section(_load("model.json")), "model", "CPU latency"),
                       node_section(_load("node.json"), _load("model.json")), node_variants_section(),
-                      with_image(gpu_section(_load("gpu_paper_scale.json")), "gpu", "GPU latency")])
+                      with_image(gpu_section(_load("gpu_paper_scale.json")), "gpu", "GPU latency"),
+                      gpu_hidden_cot_section()])
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

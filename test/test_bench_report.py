@@ -53,3 +53,15 @@ def test_report_renders_numbers_targets_and_charts(monkeypatch, repo_root, tmp_p
         image = cv2.imread(str(tmp_path / name))
         assert image is not None and image.shape[1] == 1000 and image.std() > 0
     assert "![GPU latency](gpu_latency.png)" in text
+
+
+def test_hidden_cot_gpu_runs_give_one_cost(monkeypatch, repo_root, tmp_path):
+    report = _report(monkeypatch, repo_root, tmp_path)
+    for name, k, ms in (("gpu_hidden_cot_1_k8", 8, 106.0), ("gpu_hidden_cot_2_k0", 0, 100.0), ("gpu_hidden_cot_3_k8", 8, 104.0)):
+        (tmp_path / f"{name}.json").write_text(json.dumps({
+            "machine": "GPU", "settings": {"student_latents": k}, "gpu.student_static_ms": ms,
+            "gpu.student_prompt_tokens": 624 + k, "gpu.student_prefill_ms": 5.0, "gpu.student_decode_ms_per_token": 2.8}))
+    section = report.gpu_hidden_cot_section()
+    assert section.count("| gpu_hidden_cot_") == 3
+    assert "x1.050" in section and "**missed**" in section
+    assert "Hidden CoT latents at paper size" in report.render()
