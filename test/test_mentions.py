@@ -28,6 +28,9 @@ def test_unlikely_or_undecidable_phrases_stay_unresolved():
     mugs = [Candidate("blue mug", "mug", "blue"), Candidate("red mug", "mug", "red")]
     assert resolve("Is the green mug on the table?", mugs) == []  # a coin toss is no answer
     assert resolve("Is the red mug on the table?", mugs) == [1]
+    can = Candidate("red can", "can", "red")
+    assert resolve("Can the robot reach the red can?", [can]) == [0]
+    assert resolve("Can the robot reach it?", [can]) == []
 
 
 def test_scene_lookup_uses_the_same_rule():
@@ -36,5 +39,6 @@ def test_scene_lookup_uses_the_same_rule():
     scene = SceneResult(dets, [], "")
     assert [d.description for d in scene.find("the red book")] == ["red box"]
     assert [d.description for d in scene.find("the gray desk")] == ["white table"]
+    assert [d.description for d in scene.find("desk")] == ["white table"]
     assert [d.description for d in scene.find("the blue book")] == ["blue book"]
     assert scene.find("the green sofa") == []

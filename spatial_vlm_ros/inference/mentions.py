@@ -18,6 +18,9 @@ from typing import Optional
 #: A category word goes to no detection less likely than this to be one.
 MIN_CATEGORY_SCORE = 0.05
 _FLOOR = 1e-3  # a colour the detector ruled out still costs less than an unresolved phrase
+# A category word without a known colour counts only one or two words after one of these ("Can the
+# robot reach the mug?" names no can).
+_DETERMINERS = {"the", "a", "an", "this", "that", "any", "every", "each"}
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,8 @@ def _phrases(words: list[str], taken: list[bool], candidates: Sequence[Candidate
         if taken[k] or w not in categories:
             continue
         colour = words[k - 1] if k and not taken[k - 1] and words[k - 1] in colours else None
+        if colour is None and not any(k >= n and words[k - n] in _DETERMINERS for n in (1, 2)):
+            continue  # neither "the mug" nor "the <any adjective> mug"
         out.append((k - 1 if colour else k, colour, w))
     return out
 

@@ -170,7 +170,7 @@ class SceneResult:
         found = exact or [d for d in self.detections if d.label.lower() == p or p in d.description.lower()]
         if found or not p:
             return found
-        return [self.detections[i] for i in resolve(p, self.detections)[:1]]
+        return [self.detections[i] for i in resolve(f"the {p}", self.detections)[:1]]
 
 
 @dataclass
