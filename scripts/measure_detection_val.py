@@ -4,10 +4,11 @@ choices in README / results/NOTES.md (never the test split).
 
     scripts/measure_detection_val.py VAL_DIR [MODEL_DIR]
 
-- proposal recall (GT boxes matched at IoU 0.5) for the committed ProposalConfig and the earlier one;
+- proposal recall (GT boxes matched at IoU 0.5) for the committed ProposalConfig, the earlier one and
+  the committed one without the on-floor colour segments;
 - what the committed student makes of each GT object: box found, + right category, + right colour;
 - contact relations on pairs whose two objects were both detected;
-- answer accuracy at score thresholds 0.3 / 0.5 / 0.7.
+- answer accuracy at score thresholds 0.3 / 0.5 / 0.7, and without the on-floor colour segments.
 Open3D's RANSAC plane fit is multithreaded, so repeated runs differ in the third decimal."""
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from spatial_vlm_ros.inference import engine as engine_mod
 from spatial_vlm_ros.inference.engine import load_engine
 from spatial_vlm_ros.inference.object_features import WORK_SIZE, working_views
 from spatial_vlm_ros.inference.region_proposals import ProposalConfig, box_iou, region_proposals
@@ -29,7 +31,8 @@ from spatial_vlm_training.eval.harness import evaluate
 from spatial_vlm_training.eval.metrics import iou
 
 REPO = Path(__file__).resolve().parents[1]
-EARLIER = dataclasses.replace(ProposalConfig(), floor_distance_m=0.025, min_pixels=30)
+EARLIER = dataclasses.replace(ProposalConfig(), floor_distance_m=0.025, min_pixels=30, floor_band_m=0.0)
+NO_FLOOR_COLOUR = dataclasses.replace(ProposalConfig(), floor_band_m=0.0)
 
 
 def proposal_recall(val: Path, cfg: ProposalConfig, frames: int) -> dict:
@@ -97,13 +100,20 @@ def main(argv: list[str]) -> int:
     model = Path(argv[1]) if len(argv) > 1 else REPO / "resource" / "models" / "student"
     out = {"data": str(val), "model": str(model),
            "proposals_60_frames": {"committed": proposal_recall(val, ProposalConfig(), 60),
-                                   "earlier_floor_2.5cm_min30px": proposal_recall(val, EARLIER, 60)}}
+                                   "earlier_floor_2.5cm_min30px": proposal_recall(val, EARLIER, 60),
+                                   "without_on_floor_colour": proposal_recall(val, NO_FLOOR_COLOUR, 60)}}
     out["student_60_frames"] = naming_and_contact(load_engine(model), val, 60, 20)
     sweep = {}
     for thr in (0.3, 0.5, 0.7):
         m = evaluate(load_engine(model, score_threshold=thr), val, "student", limit=100, progress=False).to_json()
         sweep[str(thr)] = {k: m[k] for k in ("proximity_accuracy", "contact_accuracy", "detection_map50")}
     out["score_threshold_100_frames"] = sweep
+    committed = engine_mod.region_proposals
+    engine_mod.region_proposals = lambda rgb, points, k, up: committed(rgb, points, k, up, NO_FLOOR_COLOUR)
+    m = evaluate(load_engine(model), val, "student", limit=100, progress=False).to_json()
+    engine_mod.region_proposals = committed
+    out["without_on_floor_colour_100_frames"] = {k: m[k] for k in ("proximity_accuracy", "contact_accuracy",
+                                                                   "detection_map50")}
     path = REPO / "results" / "detection_val.json"
     path.write_text(json.dumps(out, indent=1, default=float) + "\n")
     print(json.dumps(out, indent=1, default=float))

@@ -55,6 +55,30 @@ def test_proposals_cover_most_objects(splits):
     assert _gt_recall(splits["val"]) >= 0.6
 
 
+def test_a_plate_lying_on_the_floor_is_proposed_by_its_colour():
+    """Flush with the floor within depth noise, it is found only by colour (region_proposals._on_floor_masks)."""
+    from spatial_vlm_ros.inference.geometry import PlaneFit, ScenePlanes
+    from spatial_vlm_ros.inference.region_proposals import ProposalConfig, _on_floor_masks
+
+    h, w = 60, 80
+    xs, zs = np.meshgrid(np.linspace(-1, 1, w), np.linspace(1, 3, h))
+    points = np.stack([xs, np.full_like(xs, 1.0), zs], -1)  # the floor: y = 1 m below the camera
+    points[20:30, 30:45, 1] -= 0.008  # the plate, 8 mm proud of the floor
+    rgb = np.full((h, w, 3), 120.0, np.float32)
+    rgb[20:30, 30:45] = (200, 40, 40)
+    color = rgb + 1.0
+    total = color.sum(-1, keepdims=True)
+    scene = ScenePlanes(PlaneFit(np.array([0.0, -1.0, 0.0]), 1.0, 0.9), [])
+    offsets = [(0, 1), (1, 0)]
+    masks = _on_floor_masks(scene, points, color / total, np.log(total[..., 0]), offsets, ProposalConfig())
+    assert len(masks) == 1 and masks[0].sum() == 150 and masks[0][20:30, 30:45].all()
+    same = np.full((h, w, 3), 121.0, np.float32)  # nothing unlike the floor: nothing proposed
+    assert _on_floor_masks(scene, points, same / same.sum(-1, keepdims=True), np.log(same.sum(-1)), offsets,
+                           ProposalConfig()) == []
+    for scene_, cfg in ((ScenePlanes(None, []), ProposalConfig()), (scene, ProposalConfig(floor_band_m=0.0))):
+        assert _on_floor_masks(scene_, points, color / total, np.log(total[..., 0]), offsets, cfg) == []
+
+
 def test_region_inputs_shapes_and_mask_channel(splits):
     s = next(iter(iter_samples(splits["val"])))
     f = frame_from_sample(s)

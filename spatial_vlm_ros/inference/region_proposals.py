@@ -3,12 +3,14 @@ surfaces from depth and colour, at the working resolution of object_features.
 
 FINDINGS.md measured that a pixels-to-boxes head does not learn on a CPU budget, while a classifier over
 object-centric inputs does. So the geometry proposes regions (no learning, no class names) and the
-model's region head names them or rejects them. Three kinds of region, all as masks:
+model's region head names them or rejects them. Four kinds of region, all as masks:
 
 * surfaces of similar colour and continuous depth, at several colour tolerances (objects split from
   what they touch when their colour differs, which depth alone cannot do);
 * support tops: large horizontal planes above the floor (table, desk, shelf boards), which are cut
   out of the first kind so that an object standing on a table is not joined to it;
+* things lying flat on the floor, found by their colour inside the floor band (a plate on the floor is
+  level with it within the depth noise);
 * the depth-only segments of class_agnostic.py (whole pieces of furniture with what stands on them).
 """
 from __future__ import annotations
@@ -18,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .class_agnostic import SegmentationConfig, grid_components, neighbour_pairs, segment_surfaces
-from .geometry import estimate_up, estimate_up_from_planes, find_scene_planes, fit_dominant_planes
+from .geometry import ScenePlanes, estimate_up, estimate_up_from_planes, find_scene_planes, fit_dominant_planes
 from .types import CameraIntrinsics
 
 NEIGHBOURS = ((0, 1), (1, 0), (1, 1), (1, -1))
@@ -38,6 +40,12 @@ class ProposalConfig:
     min_pixels: int = 20  # at the working resolution (320x240): about 0.03 % of the image
     max_fraction: float = 0.6
     duplicate_iou: float = 0.9  # boxes this similar are one proposal
+    # Things lying flat on the floor (plates, closed laptops) sit inside the floor band, where depth cannot
+    # separate them: pixels of a wider band whose colour is unlike the floor's median become proposals too.
+    floor_band_m: float = 0.03  # 0 turns them off
+    floor_odd_chroma: float = 0.08  # chromaticity L1 from the floor's median
+    floor_odd_intensity: float = 0.5  # |log-intensity difference| from the floor's median
+    floor_object_max_fraction: float = 0.05
     max_proposals: int = 64
 
 
@@ -77,6 +85,7 @@ def region_proposals(rgb_small: np.ndarray, points_small: np.ndarray, intrinsics
             ia, ib = neighbour_pairs(intensity, dy, dx)
             edges.append(((dy, dx), ok & (np.abs(ca - cb).sum(-1) <= chroma_step) & (np.abs(ia - ib) <= intensity_step)))
         masks += _component_masks(grid_components(objects, edges), cfg.min_pixels, cfg.max_fraction)
+    masks += _on_floor_masks(scene, points_small, chroma, intensity, [d for d, _ in depth_ok], cfg)
     if support.any():
         edges = [((dy, dx), np.ones_like(ok)) for (dy, dx), ok in depth_ok]
         masks += _component_masks(grid_components(support, edges), 4 * cfg.min_pixels, cfg.max_fraction)
@@ -85,6 +94,25 @@ def region_proposals(rgb_small: np.ndarray, points_small: np.ndarray, intrinsics
     masks += [seg.labels == i for i in np.flatnonzero((seg.sizes >= 4 * cfg.min_pixels)
                                                        & (seg.sizes <= cfg.max_fraction * depth.size))]
     return _deduplicate(masks, cfg)
+
+
+def _on_floor_masks(scene: ScenePlanes, points: np.ndarray, chroma: np.ndarray, intensity: np.ndarray,
+                    offsets: list[tuple[int, int]], cfg: ProposalConfig) -> list[np.ndarray]:
+    """Segments of the floor band whose colour differs from the floor's (median over the band)."""
+    if scene.floor is None or cfg.floor_band_m <= 0:
+        return []
+    band = ScenePlanes(scene.floor, []).structure_mask(points, cfg.floor_band_m)
+    if band.sum() < 100:
+        return []
+    unlike = band & ((np.abs(chroma - np.median(chroma[band], 0)).sum(-1) > cfg.floor_odd_chroma)
+                     | (np.abs(intensity - np.median(intensity[band])) > cfg.floor_odd_intensity))
+    chroma_step, intensity_step = cfg.color_levels[1]
+    edges = []
+    for dy, dx in offsets:
+        ca, cb = neighbour_pairs(chroma, dy, dx)
+        ia, ib = neighbour_pairs(intensity, dy, dx)
+        edges.append(((dy, dx), (np.abs(ca - cb).sum(-1) <= chroma_step) & (np.abs(ia - ib) <= intensity_step)))
+    return _component_masks(grid_components(unlike, edges), cfg.min_pixels, cfg.floor_object_max_fraction)
 
 
 def _depth_edges(depth: np.ndarray, fx: float, cfg: ProposalConfig) -> list[tuple[tuple[int, int], np.ndarray]]:
