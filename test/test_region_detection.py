@@ -58,7 +58,7 @@ def test_proposals_cover_most_objects(splits):
 def test_a_plate_lying_on_the_floor_is_proposed_by_its_colour():
     """Flush with the floor within depth noise, it is found only by colour (region_proposals._on_floor_masks)."""
     from spatial_vlm_ros.inference.geometry import PlaneFit, ScenePlanes
-    from spatial_vlm_ros.inference.region_proposals import ProposalConfig, _on_floor_masks
+    from spatial_vlm_ros.inference.region_proposals import ProposalConfig, _colour_steps, _on_floor_masks
 
     h, w = 60, 80
     xs, zs = np.meshgrid(np.linspace(-1, 1, w), np.linspace(1, 3, h))
@@ -69,14 +69,18 @@ def test_a_plate_lying_on_the_floor_is_proposed_by_its_colour():
     color = rgb + 1.0
     total = color.sum(-1, keepdims=True)
     scene = ScenePlanes(PlaneFit(np.array([0.0, -1.0, 0.0]), 1.0, 0.9), [])
-    offsets = [(0, 1), (1, 0)]
-    masks = _on_floor_masks(scene, points, color / total, np.log(total[..., 0]), offsets, ProposalConfig())
+
+    def steps(chroma, intensity):
+        return [((dy, dx), None, *_colour_steps(chroma, intensity, dy, dx)) for dy, dx in ((0, 1), (1, 0))]
+
+    chroma, intensity = color / total, np.log(total[..., 0])
+    masks = _on_floor_masks(scene, points, chroma, intensity, steps(chroma, intensity), ProposalConfig())
     assert len(masks) == 1 and masks[0].sum() == 150 and masks[0][20:30, 30:45].all()
     same = np.full((h, w, 3), 121.0, np.float32)  # nothing unlike the floor: nothing proposed
-    assert _on_floor_masks(scene, points, same / same.sum(-1, keepdims=True), np.log(same.sum(-1)), offsets,
-                           ProposalConfig()) == []
+    flat_c, flat_i = same / same.sum(-1, keepdims=True), np.log(same.sum(-1))
+    assert _on_floor_masks(scene, points, flat_c, flat_i, steps(flat_c, flat_i), ProposalConfig()) == []
     for scene_, cfg in ((ScenePlanes(None, []), ProposalConfig()), (scene, ProposalConfig(floor_band_m=0.0))):
-        assert _on_floor_masks(scene_, points, color / total, np.log(total[..., 0]), offsets, cfg) == []
+        assert _on_floor_masks(scene_, points, chroma, intensity, steps(chroma, intensity), cfg) == []
 
 
 def test_region_inputs_shapes_and_mask_channel(splits):

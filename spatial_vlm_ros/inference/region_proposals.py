@@ -78,14 +78,12 @@ def region_proposals(rgb_small: np.ndarray, points_small: np.ndarray, intrinsics
     color = rgb_small.astype(np.float32) + 1.0
     total = color.sum(-1, keepdims=True)
     chroma, intensity = color / total, np.log(total[..., 0])
+    # colour steps between neighbours, computed once for every colour level
+    steps = [(d, ok, *_colour_steps(chroma, intensity, *d)) for d, ok in depth_ok]
     for chroma_step, intensity_step in cfg.color_levels:
-        edges = []
-        for (dy, dx), ok in depth_ok:
-            ca, cb = neighbour_pairs(chroma, dy, dx)
-            ia, ib = neighbour_pairs(intensity, dy, dx)
-            edges.append(((dy, dx), ok & (np.abs(ca - cb).sum(-1) <= chroma_step) & (np.abs(ia - ib) <= intensity_step)))
+        edges = [(d, ok & (dc <= chroma_step) & (di <= intensity_step)) for d, ok, dc, di in steps]
         masks += _component_masks(grid_components(objects, edges), cfg.min_pixels, cfg.max_fraction)
-    masks += _on_floor_masks(scene, points_small, chroma, intensity, [d for d, _ in depth_ok], cfg)
+    masks += _on_floor_masks(scene, points_small, chroma, intensity, steps, cfg)
     if support.any():
         edges = [((dy, dx), np.ones_like(ok)) for (dy, dx), ok in depth_ok]
         masks += _component_masks(grid_components(support, edges), 4 * cfg.min_pixels, cfg.max_fraction)
@@ -96,9 +94,17 @@ def region_proposals(rgb_small: np.ndarray, points_small: np.ndarray, intrinsics
     return _deduplicate(masks, cfg)
 
 
+def _colour_steps(chroma: np.ndarray, intensity: np.ndarray, dy: int, dx: int) -> tuple[np.ndarray, np.ndarray]:
+    """Chromaticity L1 and |log-intensity| differences between each pixel and its (dy, dx) neighbour."""
+    ca, cb = neighbour_pairs(chroma, dy, dx)
+    ia, ib = neighbour_pairs(intensity, dy, dx)
+    return np.abs(ca - cb).sum(-1), np.abs(ia - ib)
+
+
 def _on_floor_masks(scene: ScenePlanes, points: np.ndarray, chroma: np.ndarray, intensity: np.ndarray,
-                    offsets: list[tuple[int, int]], cfg: ProposalConfig) -> list[np.ndarray]:
-    """Segments of the floor band whose colour differs from the floor's (median over the band)."""
+                    steps: list, cfg: ProposalConfig) -> list[np.ndarray]:
+    """Segments of the floor band whose colour differs from the floor's (median over the band). `steps`:
+    (offset, depth ok, chroma step, intensity step) per neighbour offset; depth is not asked."""
     if scene.floor is None or cfg.floor_band_m <= 0:
         return []
     band = ScenePlanes(scene.floor, []).structure_mask(points, cfg.floor_band_m)
@@ -107,11 +113,7 @@ def _on_floor_masks(scene: ScenePlanes, points: np.ndarray, chroma: np.ndarray, 
     unlike = band & ((np.abs(chroma - np.median(chroma[band], 0)).sum(-1) > cfg.floor_odd_chroma)
                      | (np.abs(intensity - np.median(intensity[band])) > cfg.floor_odd_intensity))
     chroma_step, intensity_step = cfg.color_levels[1]
-    edges = []
-    for dy, dx in offsets:
-        ca, cb = neighbour_pairs(chroma, dy, dx)
-        ia, ib = neighbour_pairs(intensity, dy, dx)
-        edges.append(((dy, dx), (np.abs(ca - cb).sum(-1) <= chroma_step) & (np.abs(ia - ib) <= intensity_step)))
+    edges = [(d, (dc <= chroma_step) & (di <= intensity_step)) for d, _, dc, di in steps]
     return _component_masks(grid_components(unlike, edges), cfg.min_pixels, cfg.floor_object_max_fraction)
 
 
