@@ -17,15 +17,15 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from spatial_vlm_training.distill.cache import CACHE_DIR, CACHE_VERSION, load_features, split_key  # noqa: E402
+from spatial_vlm_training.distill.cache import features_path, load_features  # noqa: E402
 
 MAX_OBJECTS = 10
 VAL_FRAMES = 200  # the finetune configs' max_val_samples
 
 
-def cache_name(root: Path, limit: int, share: float) -> str:
-    masks = f"-p{round(100 * share)}" if share > 0 else ""
-    return f"features-v{CACHE_VERSION}-{split_key(root, limit)}-n{MAX_OBJECTS}{masks}.pkl"
+def _copy(src: Path, dst: Path, opener_in=open, opener_out=open) -> None:
+    with opener_in(src, "rb") as f, opener_out(dst, "wb") as g:
+        shutil.copyfileobj(f, g)
 
 
 def make(args: argparse.Namespace) -> None:
@@ -35,34 +35,32 @@ def make(args: argparse.Namespace) -> None:
         dst.mkdir(parents=True, exist_ok=True)
         load_features(src, MAX_OBJECTS, limit, desc=name, proposal_share=share)  # fills the cache if missing
         shutil.copy(src / "meta.json", dst / "meta.json")
-        with (src / "samples.jsonl").open("rb") as f, gzip.open(dst / "samples.jsonl.gz", "wb") as g:
-            shutil.copyfileobj(f, g)
+        _copy(src / "samples.jsonl", dst / "samples.jsonl.gz", opener_out=gzip.open)
         (dst / "cache.txt").write_text(f"{limit} {share}\n")
-        shutil.copy(src / CACHE_DIR / cache_name(src, limit, share), dst / "features.pkl")
+        shutil.copy(features_path(src, MAX_OBJECTS, limit, share), dst / "features.pkl")
     if args.teacher_outputs:
         src, dst = Path(args.teacher_outputs), out / "teacher_outputs"
         shutil.copytree(src / "tokenizer", dst / "tokenizer", dirs_exist_ok=True)
         shutil.copy(src / "teacher_meta.json", dst / "teacher_meta.json")
-        with (src / "answers.jsonl").open("rb") as f, gzip.open(dst / "answers.jsonl.gz", "wb") as g:
-            shutil.copyfileobj(f, g)
+        _copy(src / "answers.jsonl", dst / "answers.jsonl.gz", opener_out=gzip.open)
     print(f"pack -> {out}")
 
 
 def unpack(args: argparse.Namespace) -> None:
     for name in ("train", "val"):
         src, dst = Path(args.pack) / name, Path(args.dest) / name
-        (dst / CACHE_DIR).mkdir(parents=True, exist_ok=True)
+        dst.mkdir(parents=True, exist_ok=True)
         shutil.copy(src / "meta.json", dst / "meta.json")
-        with gzip.open(src / "samples.jsonl.gz", "rb") as g, (dst / "samples.jsonl").open("wb") as f:
-            shutil.copyfileobj(g, f)
+        _copy(src / "samples.jsonl.gz", dst / "samples.jsonl", opener_in=gzip.open)
         limit, share = (src / "cache.txt").read_text().split()
-        shutil.copy(src / "features.pkl", dst / CACHE_DIR / cache_name(dst, int(limit), float(share)))
+        cached = features_path(dst, MAX_OBJECTS, int(limit), float(share))
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(src / "features.pkl", cached)
     src, dst = Path(args.pack) / "teacher_outputs", Path(args.dest) / "teacher_outputs"
     if src.is_dir():
         shutil.copytree(src / "tokenizer", dst / "tokenizer")
         shutil.copy(src / "teacher_meta.json", dst / "teacher_meta.json")
-        with gzip.open(src / "answers.jsonl.gz", "rb") as g, (dst / "answers.jsonl").open("wb") as f:
-            shutil.copyfileobj(g, f)
+        _copy(src / "answers.jsonl.gz", dst / "answers.jsonl", opener_in=gzip.open)
     print(f"splits -> {args.dest}")
 
 

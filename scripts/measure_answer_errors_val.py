@@ -20,7 +20,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from spatial_vlm_ros.inference.engine import load_engine
-from spatial_vlm_ros.inference.lm_inputs import mentioned
+from spatial_vlm_ros.inference.mentions import resolve
 from spatial_vlm_training.data.resize import frame_from_sample
 from spatial_vlm_training.data.sample import iter_samples
 from spatial_vlm_training.eval.answers import answer_correct
@@ -42,8 +42,7 @@ def cause(q, objects, detections) -> str:
     found = [matched(detections, o) for o in named]
     if min(found) < 0:
         return "missed"
-    said = mentioned(q.question, [d.description for d in detections], [d.label for d in detections],
-                     [d.label_scores for d in detections], [d.color_scores for d in detections])
+    said = resolve(q.question, detections)
     if said[: len(found)] != found:
         return "misresolved"
     answer = next((o for o in objects.values() if q.kind == "choice" and f"the {o.description}" == q.answer.lower()), None)

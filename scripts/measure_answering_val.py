@@ -29,7 +29,7 @@ def _no_superlative(self, question, state):
 
 
 def _no_category_fallback(self, text):
-    return mentioned(text, self.descriptions or [], self.categories or [])
+    return mentioned(text, self.descriptions, self.categories)
 
 
 def main() -> int:

@@ -39,6 +39,7 @@ def test_language_only_fine_tune_keeps_the_image_heads(repo_root, tiny_split, tm
     import torch
     from safetensors.torch import load_file
 
+    from spatial_vlm_ros.inference.object_features import working_views
     from spatial_vlm_training.data.sample import iter_samples
     from spatial_vlm_training.distill import cache, trainer
     from spatial_vlm_training.distill.proposal_masks import proposal_masks
@@ -62,7 +63,8 @@ def test_language_only_fine_tune_keeps_the_image_heads(repo_root, tiny_split, tm
     _, inst = sample.load_gt()
     small = cv2.resize(inst, cache.WORK_SIZE, interpolation=cv2.INTER_NEAREST)
     gt = [small == o.instance for o in sample.objects if (small == o.instance).sum() >= 20]
-    found = proposal_masks(sample.load_rgb(), sample.load_depth(), sample.intrinsics, sample.up, gt)
+    views = working_views(sample.load_rgb(), sample.load_depth(), sample.intrinsics)
+    found = proposal_masks(*views, sample.intrinsics.scaled(*cache.WORK_SIZE), sample.up, gt)
     assert len(found) == len(gt) and sum(m is not None for m in found) >= len(gt) // 2
     for g, m in zip(gt, found, strict=True):
         if m is not None:

@@ -29,10 +29,10 @@ from .lm_inputs import (
     build_qa,
     collate_objects,
     focus_slots,
-    mentioned,
     question_ids,
     single_object_inputs,
 )
+from .mentions import resolve
 from .object_features import (
     WORK_SIZE,
     ObjectPoints,
@@ -77,16 +77,20 @@ class _FrameState:
     pair_tokens: torch.Tensor
     pair_mask: torch.Tensor
     pair_index: Optional[np.ndarray] = None  # (P, 2) object slots of each pair token
-    descriptions: Optional[list[str]] = None  # referring expression of each object slot
-    categories: Optional[list[str]] = None  # category of each object slot
+    detections: list[Detection] = field(default_factory=list)  # one per object slot
     pair_yes: dict = field(default_factory=dict)  # (RelationType, i, j) -> P(yes) of the pair question
-    label_scores: Optional[list[dict[str, float]]] = None  # detector category probabilities of each slot
-    color_scores: Optional[list[dict[str, float]]] = None  # and colour probabilities
+
+    @property
+    def descriptions(self) -> list[str]:
+        return [d.description for d in self.detections]
+
+    @property
+    def categories(self) -> list[str]:
+        return [d.label for d in self.detections]
 
     def find(self, text: str) -> list[int]:
         """Object slots a question (or phrase) names, in order of appearance."""
-        return mentioned(text, self.descriptions or [], self.categories or [], self.label_scores or [],
-                         self.color_scores or [])
+        return resolve(text, self.detections)
 
     def focus(self, question: str) -> tuple[int, int, int, int]:
         """Object and pair slots of the objects the question names (by their referring expressions)."""
@@ -190,10 +194,7 @@ class SpatialVLMEngine:
         state, color_probs = self._tokens(enc, boxes, feats)
         detections = self._detections(boxes, color_probs, feats, frame.up, w, h)
         state.pair_index = feats.pair_index
-        state.descriptions = [d.description for d in detections]
-        state.categories = [d.label for d in detections]
-        state.label_scores = [d.label_scores for d in detections]
-        state.color_scores = [d.color_scores for d in detections]
+        state.detections = detections
         relations = self._relations(detections, feats, state)
         timings["relations"], t = _lap(t)
         scene = SceneResult(detections, relations, describe(detections, relations), depth_full, conf_full,
@@ -271,7 +272,7 @@ class SpatialVLMEngine:
         sequence log-probability under the LM in one batch, so a choice answer always names an object
         that is there (free greedy decoding drifted to frequent names such as "the white table")."""
         cfg = self.config
-        candidates = ["yes", "no", "the floor", *[f"the {d}" for d in state.descriptions or []]]
+        candidates = ["yes", "no", "the floor", *[f"the {d}" for d in state.descriptions]]
         a_ids = answer_ids(self.tokenizer, candidates, cfg.max_answer_tokens)
         m = len(candidates)
         q = question_ids(self.tokenizer, [question]) * m
@@ -296,7 +297,7 @@ class SpatialVLMEngine:
             parsed = parse_question(question)
         except QuestionError:
             return None
-        names = state.descriptions or []
+        names = state.descriptions
         if parsed.kind not in ("closest", "farthest") or len(names) < 2:
             return None
         found = state.find(parsed.object)

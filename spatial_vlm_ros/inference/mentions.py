@@ -34,7 +34,7 @@ class Candidate:
 
 def resolve(text: str, candidates: Sequence[Candidate]) -> list[int]:
     """Indices of the candidates `text` names, in order of appearance."""
-    words = " ".join(text.lower().replace("?", " ").replace(",", " ").replace(".", " ").split()).split()
+    words = text.lower().replace("?", " ").replace(",", " ").replace(".", " ").split()
     taken = [False] * len(words)
     found: list[tuple[int, int]] = []  # (word position, candidate)
     for i in sorted(range(len(candidates)), key=lambda i: -len(candidates[i].description)):

@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from spatial_vlm_ros.inference.object_features import WORK_SIZE, scene_features
+from spatial_vlm_ros.inference.object_features import WORK_SIZE, scene_features, working_views
 from spatial_vlm_ros.inference.region_proposals import mask_box
 from spatial_vlm_training.data.sample import SceneSample, iter_samples, read_meta
 
@@ -76,7 +76,8 @@ def frame_features(sample: SceneSample, categories: list[str], colors: list[str]
     h, w = instance.shape
     rng = np.random.default_rng(seed)
     lut = _category_lut(sample, categories)
-    cat_small = lut[cv2.resize(instance, WORK_SIZE, interpolation=cv2.INTER_NEAREST)]
+    instance_small = cv2.resize(instance, WORK_SIZE, interpolation=cv2.INTER_NEAREST)
+    cat_small = lut[instance_small]
     objs = [o for o in _ordered_objects(sample, max_objects) if o.category in categories]
     boxes, jit_boxes, masks = [], [], []
     kernel = np.ones((3, 3), np.uint8)
@@ -101,13 +102,15 @@ def frame_features(sample: SceneSample, categories: list[str], colors: list[str]
         masks.append(sel if sel.sum() >= 4 else m)
         boxes.append(box)
         jit_boxes.append(jit.astype(np.float32))
+    views = None
     if proposal_share > 0 and rng.random() < proposal_share:
-        small = cv2.resize(instance, WORK_SIZE, interpolation=cv2.INTER_NEAREST)
-        found = proposal_masks(rgb, depth, sample.intrinsics, sample.up, [small == o.instance for o in objs])
+        views = working_views(rgb, depth, sample.intrinsics)
+        found = proposal_masks(*views, sample.intrinsics.scaled(*WORK_SIZE), sample.up,
+                               [instance_small == o.instance for o in objs])
         for i, m in enumerate(found):
             if m is not None:
                 masks[i], jit_boxes[i] = m, mask_box(m).astype(np.float32)
-    feats = scene_features(rgb, depth, sample.intrinsics, sample.up, masks, seed=seed)
+    feats = scene_features(rgb, depth, sample.intrinsics, sample.up, masks, seed=seed, views=views)
     obj = {
         "object_ids": [o.id for o in objs],
         "boxes": np.stack(boxes) if boxes else np.zeros((0, 4), np.float32),
@@ -149,12 +152,17 @@ def worker_count() -> int:
     return max(1, min(2, os.cpu_count() or 1))
 
 
+def features_path(root: Path, max_objects: int, limit: int, proposal_share: float = 0.0) -> Path:
+    """Where load_features keeps a split's features for these settings."""
+    masks = f"-p{round(100 * proposal_share)}" if proposal_share > 0 else ""
+    return root / CACHE_DIR / f"features-v{CACHE_VERSION}-{split_key(root, limit)}-n{max_objects}{masks}.pkl"
+
+
 def load_features(split_dir: Path | str, max_objects: int = 12, limit: int = 0, desc: str = "",
                   proposal_share: float = 0.0) -> SplitFeatures:
     root = Path(split_dir)
     meta = read_meta(root)
-    masks = f"-p{round(100 * proposal_share)}" if proposal_share > 0 else ""
-    path = root / CACHE_DIR / f"features-v{CACHE_VERSION}-{split_key(root, limit)}-n{max_objects}{masks}.pkl"
+    path = features_path(root, max_objects, limit, proposal_share)
     if path.is_file():
         with path.open("rb") as f:
             return pickle.load(f)

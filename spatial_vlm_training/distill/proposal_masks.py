@@ -9,20 +9,19 @@ from __future__ import annotations
 
 import numpy as np
 
-from spatial_vlm_ros.inference.object_features import WORK_SIZE, working_views
 from spatial_vlm_ros.inference.region_proposals import region_proposals
 
 ON_OBJECT = 0.6  # share of a proposal's pixels that must lie on the object
 MIN_IOU = 0.3  # below this the engine would miss the object; its exact mask is kept instead
 
 
-def proposal_masks(rgb: np.ndarray, depth: np.ndarray, intrinsics, up, gt_masks: list[np.ndarray]) -> list[np.ndarray | None]:
-    """rgb/depth of the source frame, gt_masks (WORK_SIZE, bool) -> per object its proposal mask, or
-    None where no proposals cover it well enough."""
+def proposal_masks(rgb_small: np.ndarray, points_small: np.ndarray, intrinsics_small, up,
+                   gt_masks: list[np.ndarray]) -> list[np.ndarray | None]:
+    """The frame's working views (object_features.working_views) and their intrinsics, gt_masks (bool, at
+    the working size) -> per object its proposal mask, or None where no proposals cover it well enough."""
     if not gt_masks:
         return []
-    rgb_small, points_small = working_views(rgb, depth, intrinsics)
-    proposals = region_proposals(rgb_small, points_small, intrinsics.scaled(*WORK_SIZE), up)
+    proposals = region_proposals(rgb_small, points_small, intrinsics_small, up)
     gt = np.stack(gt_masks)  # (N, h, w)
     unions = np.zeros_like(gt)
     for p in proposals:
