@@ -11,7 +11,7 @@ setup(
     packages=find_packages(include=["spatial_vlm_ros", "spatial_vlm_ros.*", "spatial_vlm_training", "spatial_vlm_training.*"],
                            exclude=["spatial_vlm_ros.ros", "spatial_vlm_ros.ros.*"]),
     package_data={"spatial_vlm_ros": ["py.typed"]},
-    install_requires=["numpy", "scipy", "pyyaml", "torch>=2.1", "transformers>=4.46", "tokenizers", "safetensors",
+    install_requires=["numpy", "scipy", "pyyaml", "torch>=2.1", "transformers>=4.57", "tokenizers", "safetensors",
                       "opencv-python-headless"],
     extras_require={
         "train": ["accelerate", "open3d-cpu", "tqdm", "rich", "mcap", "mcap-ros2-support"],

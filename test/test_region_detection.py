@@ -158,6 +158,26 @@ def test_committed_student_detects_end_to_end(student_dir, repo_root):
     assert rep["models"]["student"]["detection_map50"] >= 0.5
 
 
+def test_engine_proposal_config_takes_effect(student_dir, splits, monkeypatch):
+    """`engine.proposal_config` is what the engine proposes with: one proposal allowed -> at most one
+    detection; the plane seed reaches the RANSAC fit."""
+    import dataclasses
+
+    from spatial_vlm_ros.inference import region_proposals as rp
+
+    engine = load_engine(student_dir)
+    frame = frame_from_sample(next(iter(iter_samples(splits["val"]))))
+    assert len(engine.infer(frame).detections) >= 2
+    engine.proposal_config = dataclasses.replace(engine.proposal_config, max_proposals=1)
+    assert len(engine.infer(frame).detections) <= 1
+    seeds = []
+    real_fit = rp.fit_dominant_planes
+    monkeypatch.setattr(rp, "fit_dominant_planes", lambda points, seed=0: seeds.append(seed) or real_fit(points, seed=seed))
+    engine.proposal_config = dataclasses.replace(engine.proposal_config, plane_seed=7)
+    engine.infer(frame)
+    assert seeds == [7]
+
+
 def _p_yes(relation) -> float:
     """P(yes) of the relation's pair question, back from its published predicate and confidence."""
     if relation.predicate == "far":

@@ -46,7 +46,7 @@ from .object_features import (
 from .preprocess import check_frame, depth_tensor, rgb_tensor
 from .questions import QuestionError, parse_question
 from .region_inputs import region_inputs
-from .region_proposals import mask_box, region_proposals
+from .region_proposals import ProposalConfig, mask_box, region_proposals
 from .region_selection import select_regions
 from .types import (
     DEFAULT_SCORE_THRESHOLD,
@@ -153,6 +153,7 @@ class SpatialVLMEngine:
             model.hidden_cot(1, hidden_cot_k)  # validates K against the trained K
         self.thresholds = thresholds or DEFAULT_THRESHOLDS
         self.max_objects = max_objects
+        self.proposal_config = ProposalConfig()
         self._cache: OrderedDict[int, tuple[SceneResult, _FrameState]] = OrderedDict()
         vocab = tokenizer.get_vocab()
         self.yes_id, self.no_id = vocab.get("yes"), vocab.get("no")
@@ -234,7 +235,8 @@ class SpatialVLMEngine:
                         ) -> tuple[list[DecodedBox], list[np.ndarray], list[ObjectPoints]]:
         """Class-agnostic proposals named by the region head; greedy class-agnostic NMS on the boxes."""
         rgb_small, points_small = views
-        proposals = region_proposals(rgb_small, points_small, frame.intrinsics.scaled(*WORK_SIZE), frame.up)
+        proposals = region_proposals(rgb_small, points_small, frame.intrinsics.scaled(*WORK_SIZE), frame.up,
+                                     self.proposal_config)
         if not proposals:
             return [], [], []
         basis = gravity_basis(frame.up)

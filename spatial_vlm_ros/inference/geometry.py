@@ -301,30 +301,52 @@ class ScenePlanes:
 
 
 def find_scene_planes(points: np.ndarray, up: np.ndarray, max_tilt_deg: float = 15.0, min_fraction: float = 0.02,
-                      max_behind_fraction: float = 0.03, planes: Optional[list[PlaneFit]] = None) -> ScenePlanes:
-    """Floor and walls among the dominant planes.
+                      max_behind_fraction: float = 0.03, planes: Optional[list[PlaneFit]] = None,
+                      slab_m: float = 0.06) -> ScenePlanes:
+    """Floor and walls among the dominant planes. Horizontal planes within `slab_m` of a better-supported
+    one are slabs of that surface, not surfaces of their own.
 
     Structure is what nothing stands behind: a horizontal plane is the floor, and a vertical plane a
-    wall, only when (almost) no measured point lies more than 5 cm beyond it. A bed top, table top or
+    wall, only when (almost) no measured point lies more than 5 cm (or 3 depth-noise sigmas) beyond it. A bed top, table top or
     dresser front always has its own body and the room behind it, so it is never cut out."""
     up = np.asarray(up, dtype=np.float64) / np.linalg.norm(up)
     cos_tol = math.cos(math.radians(max_tilt_deg))
     sin_tol = math.sin(math.radians(max_tilt_deg))
     pts = subsample(valid_points(points), 20000, seed=2)
-    floor: Optional[PlaneFit] = None
+    # "Behind" means beyond the depth noise too: a far floor's own points scatter 3 sigma ~ 12 cm at 4 m.
+    beyond = -np.maximum(0.05, 3.0 * depth_noise_sigma(np.linalg.norm(pts, axis=1)))
+    floors: list[PlaneFit] = []
     walls: list[PlaneFit] = []
     candidates = fit_dominant_planes(points, min_fraction=min_fraction) if planes is None else planes
     for plane in (p for p in candidates if p.inlier_fraction >= min_fraction):
-        behind = float(np.mean(pts @ plane.normal + plane.offset < -0.05)) if len(pts) else 1.0
+        behind = float(np.mean(pts @ plane.normal + plane.offset < beyond)) if len(pts) else 1.0
         if behind > max_behind_fraction:
             continue
         facing_up = float(plane.normal @ up)
         if facing_up >= cos_tol:  # offset = camera height above this plane
-            if floor is None or plane.offset > floor.offset:
-                floor = plane
+            floors.append(plane)
         elif abs(facing_up) <= sin_tol:
             walls.append(plane)
-    return ScenePlanes(floor, walls)
+    return ScenePlanes(_lowest_surface(floors, slab_m), walls)
+
+
+def _lowest_surface(horizontal: list[PlaneFit], slab_m: float) -> Optional[PlaneFit]:
+    """The lowest horizontal surface, as the best-supported of the parallel RANSAC slabs cut from it.
+
+    Why: a 2 cm RANSAC slab is thinner than a far floor's depth noise, so sequential RANSAC cuts one floor
+    into several parallel planes a few cm apart. Taking the lowest of them put the floor up to 4 cm
+    too low and moved it from one RANSAC seed to the next (results/seed_spread_val.json)."""
+    groups: list[list[PlaneFit]] = []
+    for plane in sorted(horizontal, key=lambda p: -p.inlier_fraction):
+        for g in groups:
+            if abs(plane.offset - g[0].offset) <= slab_m:
+                g.append(plane)
+                break
+        else:
+            groups.append([plane])
+    if not groups:
+        return None
+    return max(groups, key=lambda g: max(p.offset for p in g))[0]
 
 
 @dataclass

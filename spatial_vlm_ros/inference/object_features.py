@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 
 import cv2
 import numpy as np
@@ -35,6 +36,16 @@ class ObjectPoints:
     color: np.ndarray  # (OBJECT_COLOR_DIM,)
     geometry: np.ndarray  # (OBJECT_GEOMETRY_DIM,)
     n_pixels: int
+
+    @cached_property
+    def footprint_centre(self) -> np.ndarray:
+        """Median of the horizontal coordinates (computed once, read by every pair)."""
+        return np.median(self.horizontal, 0)
+
+    @cached_property
+    def footprint_extent(self) -> np.ndarray:
+        """(2, 2) 5th and 95th percentiles of the horizontal coordinates."""
+        return np.percentile(self.horizontal, [5, 95], axis=0)
 
 
 @dataclass
@@ -81,8 +92,8 @@ def object_points(rgb_small: np.ndarray, points_small: np.ndarray, mask: np.ndar
         return ObjectPoints(pts, np.zeros(0), np.zeros((0, 2)), col, geo, n_pix)
     local = pts @ basis.T
     med = np.median(local, 0)
-    lo, hi = np.percentile(local, 10, axis=0), np.percentile(local, 90, axis=0)
-    bottom, top = np.percentile(local[:, 2], 3), np.percentile(local[:, 2], 97)
+    lo, hi = np.percentile(local, [10, 90], axis=0)
+    bottom, top = np.percentile(local[:, 2], [3, 97])
     geo = np.array([*med, *(hi - lo), bottom, top, np.median(pts[:, 2]), math.log1p(len(pts)) / 10,
                     len(pts) / max(n_pix, 1)], np.float32)
     return ObjectPoints(pts.astype(np.float32), local[:, 2], local[:, :2], col, geo, n_pix)
@@ -124,8 +135,8 @@ def pair_features(a: ObjectPoints, b: ObjectPoints, rng: np.random.Generator,
     # Is the subject's footprint centre inside the object's horizontal extent?
     inside = 0.0
     if len(b.horizontal) and len(a.horizontal):
-        c = np.median(a.horizontal, 0)
-        lo, hi = np.percentile(b.horizontal, 5, axis=0), np.percentile(b.horizontal, 95, axis=0)
+        c = a.footprint_centre
+        lo, hi = b.footprint_extent
         inside = float(np.all(c >= lo) and np.all(c <= hi))
     feats = np.array([
         g, r, math.log(g + 0.005),

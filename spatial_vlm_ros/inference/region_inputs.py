@@ -26,10 +26,12 @@ def region_inputs(rgb_small: np.ndarray, points_small: np.ndarray, masks: list[n
     h, w = rgb_small.shape[:2]
     z = points_small[..., 2]
     for i, (mask, obj) in enumerate(zip(masks, objects, strict=True)):
-        ys, xs = np.nonzero(mask)
-        if len(ys) == 0:
+        n_pixels = int(np.count_nonzero(mask))
+        if n_pixels == 0:
             continue
-        y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+        rows, cols = mask.any(1), mask.any(0)  # two reductions instead of np.nonzero: ~10x cheaper
+        y0, y1 = int(rows.argmax()), h - int(rows[::-1].argmax())
+        x0, x1 = int(cols.argmax()), w - int(cols[::-1].argmax())
         py, px = max(1, round(CONTEXT * (y1 - y0))), max(1, round(CONTEXT * (x1 - x0)))
         r0, r1, c0, c1 = max(0, y0 - py), min(h, y1 + py), max(0, x0 - px), min(w, x1 + px)
         zc = z[r0:r1, c0:c1]
@@ -42,6 +44,6 @@ def region_inputs(rgb_small: np.ndarray, points_small: np.ndarray, masks: list[n
             part = cv2.resize(np.ascontiguousarray(stack[..., c: c + 4]), (crop, crop), interpolation=cv2.INTER_AREA)
             crops[i, c: c + 4] = part.reshape(crop, crop, -1).transpose(2, 0, 1)
         bw, bh = (x1 - x0) / w, (y1 - y0) / h
-        shape = [bw, bh, math.log(bw * bh), len(ys) / ((x1 - x0) * (y1 - y0)), math.log(bw / bh)]
+        shape = [bw, bh, math.log(bw * bh), n_pixels / ((x1 - x0) * (y1 - y0)), math.log(bw / bh)]
         scalars[i] = np.concatenate([obj.geometry, obj.color, shape])
     return crops, scalars

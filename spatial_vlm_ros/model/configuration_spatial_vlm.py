@@ -110,10 +110,7 @@ class SpatialVLMConfig(PretrainedConfig):
         self.depth_max_m = depth_max_m
         # Token ids follow spatial_vlm_ros.model.tokenizer.SPECIAL_TOKENS; the name ids are filled in
         # when the model is built for a trained tokenizer.
-        self.pad_token_id = pad_token_id
         self.unk_token_id = unk_token_id
-        self.bos_token_id = bos_token_id
-        self.eos_token_id = eos_token_id
         self.answer_token_id = answer_token_id
         self.category_token_ids = category_token_ids
         self.color_token_ids = color_token_ids
@@ -123,7 +120,8 @@ class SpatialVLMConfig(PretrainedConfig):
         self.region_crop_size = region_crop_size
         self.region_widths = list(region_widths) if region_widths else [16, 32, 64]
         self.region_hidden = region_hidden
-        super().__init__(**kwargs)
+        # Through the base class, as transformers' own configs do: 4.x's base __init__ resets these three.
+        super().__init__(pad_token_id=pad_token_id, bos_token_id=bos_token_id, eos_token_id=eos_token_id, **kwargs)
         self.validate_spatial()
 
     @property
