@@ -67,6 +67,25 @@ def test_floor_and_wall_are_found_as_structure(scene):
     assert len(planes.walls) == 1 and abs(abs(planes.walls[0].normal[2]) - 1) < 0.02
 
 
+def test_a_noisy_floor_cut_into_ransac_slabs_is_one_floor(scene):
+    """Sequential RANSAC cuts a noisy floor into parallel slabs a few cm apart: the floor is the
+    best-supported slab of the lowest surface, not the lowest slab, and a far floor's own noise does not
+    count as points 'behind' it."""
+    from spatial_vlm_ros.inference.geometry import PlaneFit, backproject
+
+    points = backproject(scene[0], K)
+    far = points[..., 2] > 3.0
+    rng = np.random.default_rng(0)
+    points[far, 1] += rng.normal(0.0, 0.04, int(far.sum()))  # ~4 cm of depth noise on the far floor and wall
+    up_normal = UP  # facing the camera: n . p + d = 0 with d = FLOOR_Y for the floor
+    slabs = [PlaneFit(up_normal, FLOOR_Y, 0.45), PlaneFit(up_normal, FLOOR_Y + 0.04, 0.05),
+             PlaneFit(up_normal, FLOOR_Y - 0.035, 0.04), PlaneFit(up_normal, FLOOR_Y - 0.4, 0.10)]  # + the table top
+    planes = find_scene_planes(points, UP, planes=slabs)
+    assert planes.floor is not None and planes.floor.offset == pytest.approx(FLOOR_Y)
+    alone = find_scene_planes(points, UP, planes=slabs[:1] + slabs[3:], slab_m=0.0)
+    assert alone.floor is not None and alone.floor.offset == pytest.approx(FLOOR_Y)
+
+
 def test_lifted_boxes_sit_on_the_visible_surfaces(scene):
     _, _, lifted = scene
     assert all(obj is not None for obj in lifted)
