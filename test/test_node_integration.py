@@ -183,6 +183,11 @@ def test_diagnostics_report_rate_latency_and_device(graph, sequence):
     diag = client.diagnostics(NODE)
     assert diag["device"] == "cpu" and int(diag["frames_out"]) >= 1
     assert float(diag["latency_mean_ms"]) > 0 and "dropped_stale" in diag
+    # where a frame's time goes, by stage: assembly, the engine's own stages, cross-check, publishing
+    for stage in ("assemble", "cross_check", "messages_and_publish", "infer_total"):
+        assert float(diag[f"stage_{stage}_ms"]) >= 0.0, stage
+    assert float(diag["stage_infer_total_ms"]) > 0.0
+    assert any(k.startswith("stage_infer_") and k != "stage_infer_total_ms" for k in diag)
 
 
 def call(client: GraphClient, srv_type, name: str, request, timeout_s: float = 20.0):

@@ -32,7 +32,8 @@ from .lm_inputs import (
     question_ids,
     single_object_inputs,
 )
-from .mentions import resolve
+from .look_again import FrameRegions, as_detection, best_unkept_region
+from .mentions import object_phrases, resolve
 from .object_features import (
     WORK_SIZE,
     ObjectPoints,
@@ -79,6 +80,7 @@ class _FrameState:
     pair_index: Optional[np.ndarray] = None  # (P, 2) object slots of each pair token
     detections: list[Detection] = field(default_factory=list)  # one per object slot
     pair_yes: dict = field(default_factory=dict)  # (RelationType, i, j) -> P(yes) of the pair question
+    regions: Optional[FrameRegions] = None  # what infer scored, for a second look (look_again.py)
 
     @property
     def descriptions(self) -> list[str]:
@@ -181,9 +183,9 @@ class SpatialVLMEngine:
 
         depth_full, conf_full = self._full_depth(frame, out)
         views = working_views(frame.rgb, depth_full, frame.intrinsics)
-        objects = None
+        objects = scored = None
         if self.model.region_head is not None:
-            boxes, masks, objects = self._detect_regions(frame, views, timings)
+            boxes, masks, objects, scored = self._detect_regions(frame, views, timings)
         else:
             boxes, masks = self._detect_centernet(out)
         timings["detection"], t = _lap(t)
@@ -196,6 +198,8 @@ class SpatialVLMEngine:
         detections = self._detections(boxes, color_probs, feats, frame.up, w, h)
         state.pair_index = feats.pair_index
         state.detections = detections
+        if scored is not None:
+            state.regions = FrameRegions(enc, views, *scored, boxes, masks, objects)
         relations = self._relations(detections, feats, state)
         timings["relations"], t = _lap(t)
         scene = SceneResult(detections, relations, describe(detections, relations), depth_full, conf_full,
@@ -214,7 +218,7 @@ class SpatialVLMEngine:
         if entry is None or entry[0] is not scene:
             scene = self.infer(frame)
             entry = self._cache[id(scene)]
-        state = entry[1]
+        state = self._look_again(frame, question, entry[1])
         superlative = self._superlative(question, state)
         text, conf = superlative if superlative else self.choose(question, state)
         relations = [r for r in scene.relations if r.subject.lower() in question.lower()
@@ -231,14 +235,15 @@ class SpatialVLMEngine:
             category_map = cv2.resize(seg, WORK_SIZE, interpolation=cv2.INTER_NEAREST).astype(np.int64) - 1
         return boxes, [box_mask(b.box, category_map, b.category) for b in boxes]
 
-    def _detect_regions(self, frame: RGBDFrame, views, timings: dict[str, float]
-                        ) -> tuple[list[DecodedBox], list[np.ndarray], list[ObjectPoints]]:
-        """Class-agnostic proposals named by the region head; greedy class-agnostic NMS on the boxes."""
+    def _detect_regions(self, frame: RGBDFrame, views, timings: dict[str, float]) -> tuple[
+            list[DecodedBox], list[np.ndarray], list[ObjectPoints], Optional[tuple[list, np.ndarray, list[ObjectPoints]]]]:
+        """Class-agnostic proposals named by the region head; greedy class-agnostic NMS on the boxes.
+        -> kept boxes, masks and points, and (proposals, probabilities, points) of every proposal."""
         rgb_small, points_small = views
         proposals = region_proposals(rgb_small, points_small, frame.intrinsics.scaled(*WORK_SIZE), frame.up,
                                      self.proposal_config)
         if not proposals:
-            return [], [], []
+            return [], [], [], None
         basis = gravity_basis(frame.up)
         objects = [object_points(rgb_small, points_small, p.mask, basis) for p in proposals]
         crops, scalars = region_inputs(rgb_small, points_small, [p.mask for p in proposals], objects,
@@ -266,7 +271,40 @@ class SpatialVLMEngine:
             obj = objects[group[0]] if unchanged else object_points(rgb_small, points_small, m, basis)
             boxes[i].center_depth_m = float(np.median(obj.points[:, 2])) if len(obj.points) else math.nan
             kept_objects.append(obj)
-        return boxes, masks, kept_objects
+        return boxes, masks, kept_objects, (proposals, probs, objects)
+
+    @torch.inference_mode()
+    def _look_again(self, frame: RGBDFrame, question: str, state: _FrameState) -> _FrameState:
+        """The frame state with a region added for each object the question names but no detection
+        resolves to (look_again.py); `state` itself when nothing is missing or nothing is found."""
+        regions = state.regions
+        if regions is None:
+            return state
+        cfg = self.config
+        phrases = object_phrases(question, cfg.categories, cfg.colors)
+        if not phrases or len(state.find(question)) >= len(phrases):
+            return state
+        boxes, masks = list(regions.kept_boxes), list(regions.kept_masks)
+        objects = list(regions.kept_objects)
+        for colour, category in phrases:
+            if resolve(" ".join(["the", *([colour] if colour else []), category]), state.detections):
+                continue
+            c = cfg.categories.index(category)
+            k = best_unkept_region(regions, c, exclude=[b.box for b in boxes[len(regions.kept_boxes):]])
+            if k is not None:
+                boxes.append(as_detection(regions, k, c))
+                masks.append(regions.proposals[k].mask)
+                objects.append(regions.objects[k])
+        if len(boxes) == len(regions.kept_boxes):
+            return state
+        feats = scene_features(frame.rgb, frame.depth, frame.intrinsics, frame.up, masks, thresholds=self.thresholds,
+                               views=regions.views, objects=objects)
+        looked, color_probs = self._tokens(regions.encoded, boxes, feats)
+        w, h = frame.size
+        looked.detections = self._detections(boxes, color_probs, feats, frame.up, w, h)
+        looked.pair_index = feats.pair_index
+        self._relations(looked.detections, feats, looked)  # the pair judgements superlatives read
+        return looked
 
     def choose(self, question: str, state: _FrameState) -> tuple[str, float]:
         """Constrained decoding over the closed answer set the model was trained to give: yes, no, the

@@ -32,9 +32,19 @@ class Candidate:
     color_scores: Mapping[str, float] = field(default_factory=dict)
 
 
+def _words(text: str) -> list[str]:
+    return text.lower().replace("?", " ").replace(",", " ").replace(".", " ").split()
+
+
+def object_phrases(text: str, categories: Sequence[str], colours: Sequence[str]) -> list[tuple[Optional[str], str]]:
+    """(colour or None, category) of every object phrase in `text`, whatever was detected."""
+    words = _words(text)
+    return [(colour, cat) for _, colour, cat in _phrases(words, [False] * len(words), set(categories), set(colours))]
+
+
 def resolve(text: str, candidates: Sequence[Candidate]) -> list[int]:
     """Indices of the candidates `text` names, in order of appearance."""
-    words = text.lower().replace("?", " ").replace(",", " ").replace(".", " ").split()
+    words = _words(text)
     taken = [False] * len(words)
     found: list[tuple[int, int]] = []  # (word position, candidate)
     for i in sorted(range(len(candidates)), key=lambda i: -len(candidates[i].description)):
@@ -43,7 +53,8 @@ def resolve(text: str, candidates: Sequence[Candidate]) -> list[int]:
             found.append((pos, i))
     claimed = {i for _, i in found}
     rest = [i for i in range(len(candidates)) if i not in claimed]
-    phrases = _phrases(words, taken, candidates)
+    phrases = _phrases(words, taken, {c.label for c in candidates} | {k for c in candidates for k in c.label_scores},
+                       {c.color for c in candidates} | {k for c in candidates for k in c.color_scores})
     for (pos, _, _), i in zip(phrases, _assign(phrases, rest, candidates), strict=True):
         if i is not None:
             found.append((pos, i))
@@ -59,10 +70,9 @@ def _free_span(words: list[str], taken: list[bool], phrase: list[str]) -> Option
     return None
 
 
-def _phrases(words: list[str], taken: list[bool], candidates: Sequence[Candidate]) -> list[tuple[int, Optional[str], str]]:
+def _phrases(words: list[str], taken: list[bool], categories: set[str], colours: set[str]
+             ) -> list[tuple[int, Optional[str], str]]:
     """(position, colour word or None, category word) of each unclaimed object phrase."""
-    categories = {c.label for c in candidates} | {k for c in candidates for k in c.label_scores}
-    colours = {c.color for c in candidates} | {k for c in candidates for k in c.color_scores}
     out = []
     for k, w in enumerate(words):
         if taken[k] or w not in categories:

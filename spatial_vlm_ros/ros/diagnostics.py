@@ -23,6 +23,7 @@ class NodeStats:
     queries: int = 0
     queries_failed: int = 0
     _done: deque = field(default_factory=lambda: deque(maxlen=512))  # (wall time, latency ms)
+    _stages: dict = field(default_factory=dict)  # stage -> deque of recent ms
     _lock: threading.RLock = field(default_factory=threading.RLock)
 
     def count_error(self, kind: str) -> None:
@@ -37,6 +38,17 @@ class NodeStats:
         with self._lock:
             self.frames_out += 1
             self._done.append((time.monotonic(), float(latency_ms)))
+
+    def add_stages(self, stages_ms: dict[str, float]) -> None:
+        """Per-frame milliseconds of each stage (assembly, the engine's own stages, cross-check, publish):
+        /diagnostics reports their medians over the last 100 frames, so a slow stage shows by name."""
+        with self._lock:
+            for name, ms in stages_ms.items():
+                self._stages.setdefault(name, deque(maxlen=100)).append(float(ms))
+
+    def stage_medians_ms(self) -> dict[str, float]:
+        with self._lock:
+            return {name: float(np.median(v)) for name, v in self._stages.items() if v}
 
     def rate_hz(self) -> float:
         with self._lock:
@@ -66,6 +78,7 @@ class NodeStats:
             }
             values.update({f"dropped_{k}": str(v) for k, v in sorted(self.dropped.items())})
             values.update({f"errors_{k}": str(v) for k, v in sorted(self.errors.items())})
+            values.update({f"stage_{k}_ms": f"{v:.1f}" for k, v in self.stage_medians_ms().items()})
             n_err = sum(self.errors.values())
         status = DiagnosticStatus(name=f"{node_name}: perception", hardware_id=self.device)
         if not healthy:

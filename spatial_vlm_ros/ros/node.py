@@ -226,6 +226,7 @@ class SpatialVlmNode(LifecycleNode):
         p, info = self.params, self.engine_info
         if p is None or info is None:
             return
+        t = time.perf_counter()
         try:
             frame = assemble_frame(msgs["color"], msgs["camera_info"], msgs.get("depth"), msgs.get("points"),
                                    p.default_frame_id)
@@ -233,9 +234,14 @@ class SpatialVlmNode(LifecycleNode):
             self._warn(exc.kind, str(exc))
             return
         engine_frame = resize_frame(frame, p.input_width, p.input_height)
+        stages = {"assemble": _ms_since(t)}
         scene = info.engine.infer(engine_frame)
+        stages.update({f"infer_{k}": v for k, v in (scene.timings_ms or {}).items()})
+        t = time.perf_counter()
         scene = restore_scene(scene, frame.intrinsics, engine_frame.intrinsics)
         checked = cross_check(scene, frame, p.fusion_rule, p.thresholds)
+        stages["cross_check"] = _ms_since(t)
+        t = time.perf_counter()
         header = Header(stamp=msgs["color"].header.stamp, frame_id=frame.frame_id)
         dets_msg, rels_msg = scene_to_msgs(scene, checked.relations, header)
         depth = scene.depth if scene.depth is not None else frame.depth
@@ -254,6 +260,8 @@ class SpatialVlmNode(LifecycleNode):
             pub.publish(msg)
             if self._recorder is not None:
                 self._recorder.write(self.resolve_topic_name(f"~/{name}"), msg, frame.stamp_ns or time.time_ns())
+        stages["messages_and_publish"] = _ms_since(t)
+        self.stats.add_stages(stages)
         self.stats.frame_done((time.monotonic() - received) * 1000.0)
 
     # --- service and diagnostics -------------------------------------------------------------------
@@ -302,6 +310,10 @@ class SpatialVlmNode(LifecycleNode):
         self._check_unsynced()
         self._diag_pub.publish(self.stats.to_msg(self.get_clock().now().to_msg(), self.get_name(),
                                                  healthy=self.engine_info is not None))
+
+
+def _ms_since(t: float) -> float:
+    return (time.perf_counter() - t) * 1000.0
 
 
 def autostart(node: SpatialVlmNode) -> bool:
