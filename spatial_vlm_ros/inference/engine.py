@@ -3,7 +3,9 @@
 `load_engine(path)` returns a `SpatialVLMEngine` implementing the `SpatialEngine` protocol of types.py.
 One `infer` runs the encoder and heads once, builds the object and pair tokens, and asks the language
 head every pair question ("is the X near/touching/on the Y?") in one batched forward. `answer` reuses
-the scene's cached tokens and scores the closed answer set in one small LM pass.
+the scene's cached tokens and scores the closed answer set in one small LM pass; when the question names
+an object no detection stands for, it first looks again among the regions `infer` did not keep
+(look_again.py).
 """
 from __future__ import annotations
 
