@@ -307,8 +307,9 @@ def find_scene_planes(points: np.ndarray, up: np.ndarray, max_tilt_deg: float = 
     one are slabs of that surface, not surfaces of their own.
 
     Structure is what nothing stands behind: a horizontal plane is the floor, and a vertical plane a
-    wall, only when (almost) no measured point lies more than 5 cm (or 3 depth-noise sigmas) beyond it. A bed top, table top or
-    dresser front always has its own body and the room behind it, so it is never cut out."""
+    wall, only when (almost) no measured point lies more than 5 cm (or 3 depth-noise sigmas) beyond it.
+    A bed top, table top or dresser front always has its own body and the room behind it, so it is never
+    cut out."""
     up = np.asarray(up, dtype=np.float64) / np.linalg.norm(up)
     cos_tol = math.cos(math.radians(max_tilt_deg))
     sin_tol = math.sin(math.radians(max_tilt_deg))
@@ -335,7 +336,8 @@ def _lowest_surface(horizontal: list[PlaneFit], slab_m: float) -> Optional[Plane
 
     Why: a 2 cm RANSAC slab is thinner than a far floor's depth noise, so sequential RANSAC cuts one floor
     into several parallel planes a few cm apart. Taking the lowest of them put the floor up to 4 cm
-    too low and moved it from one RANSAC seed to the next (results/seed_spread_val.json)."""
+    too low and moved it from one RANSAC seed to the next (results/seed_spread_val_e41cc2b.json; the A/B
+    is in results/val_trials.json, fifth_session)."""
     groups: list[list[PlaneFit]] = []
     for plane in sorted(horizontal, key=lambda p: -p.inlier_fraction):
         for g in groups:

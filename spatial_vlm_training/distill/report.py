@@ -116,7 +116,8 @@ def run(args: argparse.Namespace) -> int:
             s = json.loads(region.read_text())
             results[name]["region_training"] = {k: s.get(k) for k in ("steps", "minutes", "parameters", "distilled",
                                                                       "best_val", "train_examples")}
-    seeds = [e.proposal_config.plane_seed for e in engines.values()][:1] + list(args.plane_seeds or [])
+    base_seed = next(iter(engines.values())).proposal_config.plane_seed
+    seeds = [base_seed] + sorted({s for s in args.plane_seeds or [] if s != base_seed})
     spread = plane_seed_spread(engines, args.data, args.limit, seeds, results) if len(seeds) > 1 else None
     t, s = results["teacher"], results["student"]
     retention = {task: _ratio(s.get(key), t.get(key)) for task, key in TASKS.items()}
