@@ -151,8 +151,11 @@ def test_all_invalid_depth_falls_back_to_predicted_depth(graph, fill):
 def test_missing_camera_info_is_reported(graph):
     client, proc, log, _ = graph
     rgb, depth = scene_rgbd()
-    end = time.monotonic() + 20
-    while time.monotonic() < end and int(client.diagnostics(NODE).get("errors_unsynced", 0)) == 0:
+    end = time.monotonic() + 30
+    # The first check window may still see the previous test's last camera_info (and a best-effort depth
+    # image may be lost), and the warning is throttled to one per 5 s: keep streaming until it names the
+    # stream that is really missing.
+    while time.monotonic() < end and "no messages on camera_info" not in log.read_text():
         header = Header(stamp=stamp_msg(time.time_ns()), frame_id="cam")
         client.publish_raw("depth", depth_to_image(depth, header))
         client.publish_raw("color", rgb_to_image(rgb, header))
