@@ -21,7 +21,6 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from spatial_vlm_ros.inference import engine as engine_mod
 from spatial_vlm_ros.inference.engine import load_engine
 from spatial_vlm_ros.inference.object_features import WORK_SIZE, working_views
 from spatial_vlm_ros.inference.region_proposals import ProposalConfig, box_iou, region_proposals
@@ -108,10 +107,9 @@ def main(argv: list[str]) -> int:
         m = evaluate(load_engine(model, score_threshold=thr), val, "student", limit=100, progress=False).to_json()
         sweep[str(thr)] = {k: m[k] for k in ("proximity_accuracy", "contact_accuracy", "detection_map50")}
     out["score_threshold_100_frames"] = sweep
-    committed = engine_mod.region_proposals
-    engine_mod.region_proposals = lambda rgb, points, k, up: committed(rgb, points, k, up, NO_FLOOR_COLOUR)
-    m = evaluate(load_engine(model), val, "student", limit=100, progress=False).to_json()
-    engine_mod.region_proposals = committed
+    engine = load_engine(model)
+    engine.proposal_config = NO_FLOOR_COLOUR
+    m = evaluate(engine, val, "student", limit=100, progress=False).to_json()
     out["without_on_floor_colour_100_frames"] = {k: m[k] for k in ("proximity_accuracy", "contact_accuracy",
                                                                    "detection_map50")}
     path = REPO / "results" / "detection_val.json"

@@ -9,28 +9,23 @@ less than it is not distinguishable from re-drawing the planes."""
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 from pathlib import Path
 
 from spatial_vlm_ros.inference.engine import load_engine
-from spatial_vlm_training.eval.harness import evaluate
+from spatial_vlm_training.distill.report import seed_range, seed_runs
 
 REPO = Path(__file__).resolve().parents[1]
-KEYS = ("proximity_accuracy", "contact_accuracy", "detection_map50")
 
 
 def spread(engine, val: Path, seeds: list[int], frames: int, name: str) -> dict:
-    runs = {}
-    for seed in seeds:
-        engine.proposal_config = dataclasses.replace(engine.proposal_config, plane_seed=seed)
-        metrics = evaluate(engine, val, name, limit=frames, progress=True).to_json()
-        runs[str(seed)] = {k: round(metrics[k], 4) for k in KEYS}
-        print(name, seed, runs[str(seed)], flush=True)
-    summary = {k: {"min": min(r[k] for r in runs.values()), "max": max(r[k] for r in runs.values()),
-                   "spread_points": round(100 * (max(r[k] for r in runs.values()) - min(r[k] for r in runs.values())), 2)}
-               for k in KEYS}
+    runs = {seed: {k: round(v, 4) for k, v in metrics.items()}
+            for seed, metrics in seed_runs(engine, val, frames, seeds, name).items()}
+    for seed, metrics in runs.items():
+        print(name, seed, metrics, flush=True)
+    summary = {k: {"min": lo, "max": hi, "spread_points": round(100 * (hi - lo), 2)}
+               for k, (lo, hi) in seed_range(runs).items()}
     return {"per_seed": runs, "summary": summary}
 
 
