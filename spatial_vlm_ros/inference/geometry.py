@@ -98,15 +98,28 @@ def estimate_up(points: np.ndarray, default: Optional[np.ndarray] = None) -> np.
     return np.array([0.0, -1.0, 0.0])
 
 
+def height_profile(points: np.ndarray, up: np.ndarray) -> Optional[tuple[float, float, float]]:
+    """(bottom, top, middle) of an object along `up`: the 2nd and 98th percentiles and the median of
+    its points' heights (robust to stray pixels); None without points. What `rests_on` compares."""
+    h = valid_points(points) @ up
+    if len(h) == 0:
+        return None
+    bottom, top = np.percentile(h, [2, 98])
+    return float(bottom), float(top), float(np.median(h))
+
+
+def profile_rests_on(subject: Optional[tuple[float, float, float]], obj: Optional[tuple[float, float, float]],
+                     tol_m: float = 0.03) -> bool:
+    """`rests_on` from two `height_profile`s (computed once per object when many pairs share it)."""
+    if subject is None or obj is None:
+        return False
+    return bool(subject[0] >= obj[1] - tol_m and subject[2] > obj[2])
+
+
 def rests_on(points_subject: np.ndarray, points_object: np.ndarray, up: np.ndarray, tol_m: float = 0.03) -> bool:
     """True when the subject sits above the object: its lowest surface is at or above the object's
     highest surface (within `tol_m`) and its centre is higher along `up`."""
-    a, b = valid_points(points_subject), valid_points(points_object)
-    if len(a) == 0 or len(b) == 0:
-        return False
-    ha, hb = a @ up, b @ up
-    bottom_a, top_b = np.percentile(ha, 2), np.percentile(hb, 98)
-    return bool(bottom_a >= top_b - tol_m and np.median(ha) > np.median(hb))
+    return profile_rests_on(height_profile(points_subject, up), height_profile(points_object, up), tol_m)
 
 
 def gap_probability(gap_m: float, threshold_m: float, sigma_m: float) -> float:

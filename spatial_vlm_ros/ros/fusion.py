@@ -25,7 +25,8 @@ from ..inference.geometry import (
     backproject,
     depth_noise_sigma,
     estimate_up,
-    rests_on,
+    height_profile,
+    profile_rests_on,
     subsample,
     surface_gap,
     valid_points,
@@ -183,6 +184,8 @@ def cross_check(scene: SceneResult, frame: RGBDFrame, rule: str = "log_odds",
     up = estimate_up(np.zeros((0, 3)), frame.up)
     # Several relation types share one pair: subsample once per object and measure each pair once.
     pts = {k: subsample(valid_points(v), MAX_POINTS_PER_OBJECT) for k, v in pts.items()}
+    heights = {k: height_profile(v, up) for k, v in pts.items()}
+    ranges = {k: float(np.median(np.linalg.norm(v, axis=1))) if len(v) else 2.0 for k, v in pts.items()}
     gaps: dict[frozenset[str], float] = {}
     out, checked = [], 0
     for rel in scene.relations:
@@ -197,8 +200,8 @@ def cross_check(scene: SceneResult, frame: RGBDFrame, rule: str = "log_odds",
         key = frozenset((rel.subject_id, rel.object_id))
         if key not in gaps:
             gaps[key] = surface_gap(a, b, max_points=MAX_POINTS_PER_OBJECT)
-        rng = float(np.median(np.linalg.norm(a, axis=1))) if len(a) else 2.0
-        geo = PairGeometry(gaps[key], rests_on(a, b, up, thresholds.support_tolerance_m), depth_noise_sigma(rng))
+        above = profile_rests_on(heights[rel.subject_id], heights[rel.object_id], thresholds.support_tolerance_m)
+        geo = PairGeometry(gaps[key], above, depth_noise_sigma(ranges[rel.subject_id]))
         if rel.source == "geometry":
             out.append(replace(rel, distance_m=geo.gap_m))
             checked += int(math.isfinite(geo.gap_m))
