@@ -45,6 +45,13 @@ def test_engine_looks_again_for_a_named_object_it_did_not_keep(student_dir, gene
         other = scene.detections[0]
         # all objects resolve: the very same state comes back
         assert engine._look_again(frame, f"Is the {other.description} near the floor?", state) is state
+        plain = engine.answer(frame, scene, f"Is the {other.description} near the floor?")
+        assert plain.unresolved == [] and plain.second_look == []
+        for c, cat in enumerate(cats):  # a category no region is likely enough to be stays unresolved
+            if not state.find(f"the {cat}") and best_unkept_region(state.regions, c) is None:
+                guess = engine.answer(frame, scene, f"Is the {cat} near the {other.description}?")
+                assert guess.unresolved == [cat] and guess.second_look == []
+                break
         for c, cat in enumerate(cats):
             if state.find(f"the {cat}") or best_unkept_region(state.regions, c) is None:
                 continue  # a detection stands for it already, or there is nothing to look at
@@ -54,6 +61,7 @@ def test_engine_looks_again_for_a_named_object_it_did_not_keep(student_dir, gene
             assert looked.detections[-1].label == cat and len(looked.find(question)) == 2
             answer = engine.answer(frame, scene, question)
             assert answer.text in ("yes", "no") and 0.0 <= answer.confidence <= 1.0
+            assert answer.second_look == [looked.detections[-1].description] and answer.unresolved == []
             assert len(scene.detections) == len(state.detections)  # the published scene is unchanged
             tried += 1
             break

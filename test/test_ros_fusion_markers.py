@@ -221,3 +221,35 @@ def test_query_uses_language_head_for_unknown_pairs_and_free_text():
 
     failed = handle_query(state, "is the mug near the laptop?", ask_model=broken)
     assert not failed.success and "cuda oom" in failed.message
+
+
+def test_query_asks_the_engine_to_look_again_for_an_object_not_published():
+    """"The green can" is among no published detections: the engine looks again among the regions it did
+    not keep, and the service answers only when that found every object the question names."""
+    scene, frame = wall_scene()
+    state = SceneState(frame, scene, cross_check(scene, frame, "geometry").relations, 5)
+    asked = []
+
+    def found(q):
+        asked.append(q)
+        return Answer(q, "yes", 0.8, second_look=["green can"])
+
+    out = handle_query(state, "Is the green can near the red mug?", ask_model=found)
+    assert out.success and out.source == "model" and out.answer == "yes"
+    assert "second look" in out.message and "green can" in out.message
+    assert asked == ["Is the green can near the red mug?"]
+    # structured requests become the question they stand for
+    assert handle_query(state, subject="green can", obj="red mug", rtype=int(RelationType.CONTACT),
+                        ask_model=found).success
+    assert asked[-1] == "is the green can touching the red mug?"
+    assert handle_query(state, "which object is closest to the green can?", ask_model=found).success
+
+    not_there = handle_query(state, "Is the green can near the red mug?",
+                             ask_model=lambda q: Answer(q, "no", 0.6, unresolved=["green can"]))
+    assert not not_there.success and "no 'green can'" in not_there.message
+    nothing_new = handle_query(state, "Is the green can near the red mug?", ask_model=lambda q: Answer(q, "no", 0.6))
+    assert not nothing_new.success and "no 'green can'" in nothing_new.message
+    # a metric distance needs published geometry: no second look
+    asked.clear()
+    far = handle_query(state, "how far is the green can from the red mug?", ask_model=found)
+    assert not far.success and "no 'green can'" in far.message and asked == []

@@ -225,7 +225,9 @@ class SpatialVLMEngine:
         text, conf = superlative if superlative else self.choose(question, state)
         relations = [r for r in scene.relations if r.subject.lower() in question.lower()
                      and r.object.lower() in question.lower()]
-        return Answer(question, text, conf, relations=relations)
+        missing = [" ".join(filter(None, phrase)) for phrase in self._unresolved(question, state)]
+        return Answer(question, text, conf, relations=relations, unresolved=missing,
+                      second_look=[d.description for d in state.detections[len(scene.detections):]])
 
     # --- pieces -------------------------------------------------------------------------------
     def _detect_centernet(self, out: SpatialVLMOutput) -> tuple[list[DecodedBox], list[np.ndarray]]:
@@ -288,9 +290,7 @@ class SpatialVLMEngine:
             return state
         boxes, masks = list(regions.kept_boxes), list(regions.kept_masks)
         objects = list(regions.kept_objects)
-        for colour, category in phrases:
-            if resolve(" ".join(["the", *([colour] if colour else []), category]), state.detections):
-                continue
+        for _, category in self._unresolved(question, state):
             c = cfg.categories.index(category)
             k = best_unkept_region(regions, c, exclude=[b.box for b in boxes[len(regions.kept_boxes):]])
             if k is not None:
@@ -307,6 +307,12 @@ class SpatialVLMEngine:
         looked.pair_index = feats.pair_index
         self._relations(looked.detections, feats, looked)  # the pair judgements superlatives read
         return looked
+
+    def _unresolved(self, question: str, state: _FrameState) -> list[tuple[Optional[str], str]]:
+        """(colour or None, category) of each object phrase of the question no detection of `state` resolves."""
+        cfg = self.config
+        return [(colour, category) for colour, category in object_phrases(question, cfg.categories, cfg.colors)
+                if not resolve(" ".join(["the", *([colour] if colour else []), category]), state.detections)]
 
     def choose(self, question: str, state: _FrameState) -> tuple[str, float]:
         """Constrained decoding over the closed answer set the model was trained to give: yes, no, the

@@ -182,6 +182,11 @@ class Answer:
     relations: list[Relation] = field(default_factory=list)
     message: str = ""  # why, when success is False
     source: str = "model"
+    #: object phrases of the question ("green can") that nothing in the frame stands for, even on a
+    #: second look: the answer is then a guess about an object the model never saw
+    unresolved: list[str] = field(default_factory=list)
+    #: descriptions of the objects only the second look found (not among the published detections)
+    second_look: list[str] = field(default_factory=list)
 
 
 class SpatialEngine(Protocol):

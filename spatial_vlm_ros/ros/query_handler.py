@@ -11,6 +11,7 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Optional
 
 from ..inference.types import PREDICATES, Answer, Detection, Relation, RelationType, RGBDFrame, SceneResult
 
@@ -176,7 +177,7 @@ def handle_query(state: SceneState | None, question: str = "", subject: str = ""
         if parsed is None:
             mentioned = [d for d in scene.detections if d.label.lower() in question.lower()]
             if mentioned and ask_model is not None:
-                return _from_model(question, ask_model, stamp)
+                return _from_model(question, ask_model, stamp)[0]
             return QueryOutcome(False, message=f"could not understand the question; {EXAMPLE}", stamp_ns=stamp)
     else:
         kind = "yes_no" if subject and obj else "list"
@@ -186,8 +187,11 @@ def handle_query(state: SceneState | None, question: str = "", subject: str = ""
     objd = _resolve(scene, parsed.object) if parsed.object else None
     for phrase, det in ((parsed.subject, subj), (parsed.object, objd)):
         if phrase and det is None:
-            return QueryOutcome(False, message=f"no '{phrase}' in the latest frame (objects: {known_objects(scene)})",
-                                stamp_ns=stamp)
+            missing = QueryOutcome(False, message=f"no '{phrase}' in the latest frame (objects: {known_objects(scene)})",
+                                   stamp_ns=stamp)
+            if ask_model is None or parsed.kind not in ("yes_no", "closest"):
+                return missing
+            return _second_look(question or _as_question(parsed), phrase, ask_model, missing)
     if parsed.kind == "list":
         return _list_answer(state, parsed, subj, objd)
     if parsed.kind == "closest":
@@ -205,8 +209,8 @@ def handle_query(state: SceneState | None, question: str = "", subject: str = ""
                             "(no depth for one of them)", stamp_ns=stamp)
     if not rels:
         if ask_model is not None:
-            text = question or f"is the {subj.description} {_phrase(parsed.type if parsed.type != ANY_TYPE else 0, True)} the {objd.description}?"
-            return _from_model(text, ask_model, stamp)
+            text = question or _as_question(ParsedQuestion("yes_no", subj.description, objd.description, parsed.type))
+            return _from_model(text, ask_model, stamp)[0]
         return QueryOutcome(False, message=f"no relation known between the {subj.description} and the {objd.description}",
                             stamp_ns=stamp)
     if parsed.type == ANY_TYPE:
@@ -278,14 +282,37 @@ def _closest_answer(state: SceneState, anchor: Detection) -> QueryOutcome:
                         f"(surface gap {gap * 100:.1f} cm).", rel.confidence, [rel], stamp_ns=state.stamp_ns)
 
 
-def _from_model(question: str, ask_model: Callable[[str], Answer], stamp: int) -> QueryOutcome:
+def _as_question(parsed: ParsedQuestion) -> str:
+    """The English question a structured request (subject, object, type) stands for."""
+    if parsed.kind == "closest":
+        return f"which object is closest to the {parsed.object}?"
+    rtype = parsed.type if parsed.type != ANY_TYPE else int(RelationType.PROXIMITY)
+    return f"is the {parsed.subject} {_phrase(rtype, parsed.positive)} the {parsed.object}?"
+
+
+def _second_look(question: str, phrase: str, ask_model: Callable[[str], Answer], missing: QueryOutcome) -> QueryOutcome:
+    """An object the published detections lack: the engine looks again among the regions it scored but
+    did not keep (inference/look_again.py) and the model answers only if that finds every object named."""
+    outcome, ans = _from_model(question, ask_model, missing.stamp_ns)
+    if ans is None:  # the model failed: say how
+        return outcome
+    if not ans.success or ans.unresolved or not ans.second_look:
+        return missing
+    if outcome.success:
+        outcome.message = (f"'{phrase}' is not among the published detections; found on a second look: "
+                           f"{', '.join(ans.second_look)}")
+    return outcome
+
+
+def _from_model(question: str, ask_model: Callable[[str], Answer], stamp: int
+                ) -> tuple[QueryOutcome, Optional[Answer]]:
     try:
         ans = ask_model(question)
     except Exception as exc:  # noqa: BLE001 - the service must answer, not raise
         return QueryOutcome(False, message=f"the language head failed: {type(exc).__name__}: {exc}", stamp_ns=stamp,
-                            source="model")
+                            source="model"), None
     if ans.success and not ans.text.strip():
         return QueryOutcome(False, message="the language head gave no answer to this question", stamp_ns=stamp,
-                            source="model")
+                            source="model"), ans
     return QueryOutcome(bool(ans.success), ans.text, float(ans.confidence), list(ans.relations), ans.message,
-                        stamp_ns=stamp, source="model")
+                        stamp_ns=stamp, source="model"), ans
