@@ -2,7 +2,9 @@
 """Write results/answer_errors_val.json: why end-to-end answers go wrong on the validation split
 (never the test split), one cause per wrong answer, checked in this order:
 
-- `missed`: an object the question names has no detection at box IoU >= 0.5;
+- `missed`: an object the question names has no detection at box IoU >= 0.5, and no second look
+  (inference/look_again.py) stood in for it; `missed, looked again`: the same, but the second look
+  added a region for it, so the answer was wrong with the region it picked;
 - `misresolved`: it was detected, but the question's words lead to another detection (or to none);
 - for "which" / "what" questions whose answer is an object: `answer missed` (not detected) or
   `answer misnamed` (detected, but its colour + category differ from the expected answer's);
@@ -27,7 +29,7 @@ from spatial_vlm_training.eval.answers import answer_correct
 from spatial_vlm_training.eval.metrics import iou
 
 REPO = Path(__file__).resolve().parents[1]
-CAUSES = ("missed", "misresolved", "answer missed", "answer misnamed", "relation")
+CAUSES = ("missed", "missed, looked again", "misresolved", "answer missed", "answer misnamed", "relation")
 
 
 def matched(detections, obj) -> int:
@@ -76,7 +78,8 @@ def main(argv: list[str]) -> int:
             if a.success and answer_correct(a.text, q.answer, q.kind):
                 continue
             wrong[key] += 1
-            causes[(key, cause(q, objects, scene.detections))] += 1
+            why = cause(q, objects, scene.detections)
+            causes[(key, "missed, looked again" if why == "missed" and a.second_look else why)] += 1
     out = {"data": str(val), "model": str(model), "frames": frames,
            "by_kind": {k: {"questions": n, "wrong": wrong[k],
                            "causes": {c: causes[(k, c)] for c in CAUSES}}

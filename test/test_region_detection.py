@@ -212,3 +212,24 @@ def test_superlatives_agree_with_the_published_relations(student_dir, splits):
         assert unknown.text in {"yes", "no", "the floor", *(f"the {d.description}" for d in dets)}
         asked += 1
     assert asked >= 1
+
+
+def test_support_answers_agree_with_the_published_relations(student_dir, splits):
+    """"What is X resting on?" names the object the model itself judges X most likely on, or the floor
+    when it judges X on nothing, so the answer never contradicts the support relations the node publishes."""
+    engine = load_engine(student_dir)
+    asked = 0
+    for s in iter_samples(splits["val"]):
+        f = frame_from_sample(s)
+        scene = engine.infer(f)
+        if len(scene.detections) < 2:
+            continue
+        for x in scene.detections:
+            on = {r.object: _p_yes(r) for r in scene.relations if r.type.name == "SUPPORT" and r.subject_id == x.id}
+            assert len(on) == len(scene.detections) - 1
+            answer = engine.answer(f, scene, f"What is the {x.description} resting on?")
+            best = max(on, key=on.get)
+            assert answer.text == (f"the {best}" if on[best] >= 0.5 else "the floor")
+            assert 0.5 <= answer.confidence <= 1.0
+            asked += 1
+    assert asked >= 2
