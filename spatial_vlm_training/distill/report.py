@@ -110,7 +110,8 @@ def run(args: argparse.Namespace) -> int:
         if summary.is_file():
             s = json.loads(summary.read_text())
             results[name]["training"] = {k: s.get(k) for k in ("steps", "seconds", "task_weights", "val",
-                                                                  "loss_weighting")}
+                                                                  "loss_weighting", "device")}
+            results[name]["training"]["init_from"] = (s.get("config") or {}).get("init_from")
         region = models[name] / "region_summary.json"
         if region.is_file():
             s = json.loads(region.read_text())
@@ -268,14 +269,16 @@ def markdown(r: dict) -> str:
                          f"{_fmt(d['contact_accuracy'][0])} to {_fmt(d['contact_accuracy'][1])}")
     train_rows = [(n, m[n]["training"]) for n in names if m[n].get("training")]
     if train_rows:
-        lines += ["", "## Training (this CPU)", "", "| model | steps | minutes | val accuracy, ground-truth boxes |",
-                  "|---|---|---|---|"]
+        lines += ["", "## Training (each model's last run)", "",
+                  "| model | steps | minutes | device | started from | val accuracy, ground-truth boxes |",
+                  "|---|---|---|---|---|---|"]
         for n, t in train_rows:
             val = t.get("val") or {}
-            lines.append(f"| {n} | {t.get('steps')} | {(t.get('seconds') or 0) / 60:.1f} | {_fmt(val.get('acc_all'), True)} |")
+            lines.append(f"| {n} | {t.get('steps')} | {(t.get('seconds') or 0) / 60:.1f} | {t.get('device') or 'not recorded'} | "
+                         f"{t.get('init_from') or 'scratch'} | {_fmt(val.get('acc_all'), True)} |")
     region_rows = [(n, m[n]["region_training"]) for n in names if m[n].get("region_training")]
     if region_rows:
-        lines += ["", "## Region detection head (this CPU; the other weights frozen)", "",
+        lines += ["", "## Region detection head (the other weights frozen)", "",
                   "| model | parameters | steps | minutes | from | val: objects named right | val: background rejected |",
                   "|---|---|---|---|---|---|---|"]
         for n, t in region_rows:

@@ -228,7 +228,7 @@ def train(cfg: TrainConfig, data_dir: Path | str, out_dir: Path | str, val_dir: 
     summary = {"steps": step, "seconds": round(seconds, 1), "parameters": result.parameters,
                "final_losses": result.final_losses, "task_weights": weights, "val": val_metrics,
                "loss_weighting": cfg.loss.weighting, "hidden_cot_k": unwrapped.config.hidden_cot_k,
-               "config": cfg.to_dict(), "teacher": getattr(teacher, "source", None)}
+               "config": cfg.to_dict(), "teacher": getattr(teacher, "source", None), "device": _device_name(accelerator)}
     (out_dir / "train_summary.json").write_text(json.dumps(summary, indent=2))
     log_f.close()
     return result
@@ -243,3 +243,9 @@ def _checkpoint(accelerator, model, tokenizer, optimizer, scheduler, weighting, 
 
 def load_tokenizer_of(model_dir: Path | str):
     return load_tokenizer(model_dir)
+
+
+def _device_name(accelerator) -> str:
+    """What the run trained on, for the report ("cuda: NVIDIA H100 80GB HBM3", "cpu")."""
+    device = accelerator.device
+    return f"cuda: {torch.cuda.get_device_name(device)}" if device.type == "cuda" else device.type
