@@ -175,6 +175,32 @@ def test_fusion_group(make_node):
     assert make_node(**{"fusion.rule": "vote"}).trigger_configure() == TransitionCallbackReturn.FAILURE
 
 
+def test_query_group(make_node):
+    """query.second_look: a question naming a category the frame's detections lack goes to the engine
+    (which looks again among the regions it did not keep) only when the parameter is on."""
+    from spatial_vlm_ros.srv import QuerySpatialRelation
+
+    for on in (True, False):
+        node = up(make_node(**{"query.second_look": on}))
+        state = process(node, scene_msgs())
+        assert state.scene.detections, "score_threshold 0 keeps the best regions"
+        engine, asked = node.engine_info.engine, []
+        answer = engine.answer
+
+        def counting(frame, scene, question, answer=answer, asked=asked):
+            asked.append(question)
+            return answer(frame, scene, question)
+
+        engine.answer = counting
+        present = {d.label for d in state.scene.detections}
+        missing = next(c for c in engine.config.categories if c not in present)
+        question = f"Is the {missing} near the {state.scene.detections[0].description}?"
+        response = node._on_query(QuerySpatialRelation.Request(question=question), QuerySpatialRelation.Response())
+        assert asked == ([question] if on else [])
+        if not on:
+            assert not response.success and f"no '{missing}'" in response.message
+
+
 def test_outputs_group(make_node):
     node = up(make_node(**{"outputs.debug_image": False, "outputs.markers": False}))
     assert "debug_image" not in node._pubs and "markers" not in node._pubs

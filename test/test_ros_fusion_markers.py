@@ -249,6 +249,9 @@ def test_query_asks_the_engine_to_look_again_for_an_object_not_published():
     assert not not_there.success and "no 'green can'" in not_there.message
     nothing_new = handle_query(state, "Is the green can near the red mug?", ask_model=lambda q: Answer(q, "no", 0.6))
     assert not nothing_new.success and "no 'green can'" in nothing_new.message
+    before = len(asked)
+    off = handle_query(state, "Is the green can near the red mug?", ask_model=found, second_look=False)
+    assert not off.success and "no 'green can'" in off.message and len(asked) == before
     # a metric distance needs published geometry: no second look
     asked.clear()
     far = handle_query(state, "how far is the green can from the red mug?", ask_model=found)

@@ -276,7 +276,8 @@ class SpatialVlmNode(LifecycleNode):
         def ask_model(question: str):
             return worker.call(lambda: info.engine.answer(state.frame, state.scene, question), ANSWER_TIMEOUT_S)
 
-        outcome = handle_query(state, request.question, request.subject, request.object, int(request.type), ask_model)
+        outcome = handle_query(state, request.question, request.subject, request.object, int(request.type), ask_model,
+                               second_look=self.params.second_look)
         response.success = bool(outcome.success)
         response.answer = outcome.answer
         response.confidence = float(outcome.confidence)

@@ -44,6 +44,8 @@ PARAMETERS: dict[str, tuple[object, str]] = {
     "rate.max_hz": (10.0, "most frames processed per second; 0 = as fast as possible"),
     "rate.diagnostics_period_s": (1.0, "period of /diagnostics"),
     "fusion.rule": ("log_odds", f"model vs metric geometry: {' | '.join(FUSION_RULES)}"),
+    "query.second_look": (False, "a question naming an object the latest detections lack waits for the inference "
+                                 "thread (up to one frame) while the engine looks again among the regions it did not keep"),
     "outputs.debug_image": (True, "publish ~/debug_image"),
     "outputs.markers": (True, "publish ~/markers"),
     "record.mcap_path": ("", "record inputs and outputs to this MCAP file; empty = off"),
@@ -77,6 +79,7 @@ class NodeParams:
     max_rate_hz: float
     diagnostics_period_s: float
     fusion_rule: str
+    second_look: bool
     publish_debug_image: bool
     publish_markers: bool
     record_mcap_path: str
@@ -108,6 +111,7 @@ def from_values(v: dict[str, object]) -> NodeParams:
         qos_depth=int(get("qos.depth")), sync_slop_s=float(get("sync.slop_s")),
         sync_queue_size=int(get("sync.queue_size")), max_rate_hz=float(get("rate.max_hz")),
         diagnostics_period_s=float(get("rate.diagnostics_period_s")), fusion_rule=str(get("fusion.rule")),
+        second_look=bool(get("query.second_look")),
         publish_debug_image=bool(get("outputs.debug_image")), publish_markers=bool(get("outputs.markers")),
         record_mcap_path=str(get("record.mcap_path")),
     )

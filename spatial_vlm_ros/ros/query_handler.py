@@ -155,7 +155,10 @@ def known_objects(scene: SceneResult) -> str:
 
 
 def handle_query(state: SceneState | None, question: str = "", subject: str = "", obj: str = "",
-                 rtype: int = ANY_TYPE, ask_model: Callable[[str], Answer] | None = None) -> QueryOutcome:
+                 rtype: int = ANY_TYPE, ask_model: Callable[[str], Answer] | None = None,
+                 second_look: bool = True) -> QueryOutcome:
+    """`second_look`: a yes/no or "closest" question naming an object the scene lacks goes to `ask_model`
+    (the engine looks again, inference/look_again.py) instead of being refused at once."""
     question, subject, obj = (question or "").strip(), (subject or "").strip(), (obj or "").strip()
     if len(question) > MAX_QUESTION_CHARS or len(subject) > MAX_QUESTION_CHARS or len(obj) > MAX_QUESTION_CHARS:
         return QueryOutcome(False, message=f"question too long (more than {MAX_QUESTION_CHARS} characters)")
@@ -189,7 +192,7 @@ def handle_query(state: SceneState | None, question: str = "", subject: str = ""
         if phrase and det is None:
             missing = QueryOutcome(False, message=f"no '{phrase}' in the latest frame (objects: {known_objects(scene)})",
                                    stamp_ns=stamp)
-            if ask_model is None or parsed.kind not in ("yes_no", "closest"):
+            if not second_look or ask_model is None or parsed.kind not in ("yes_no", "closest"):
                 return missing
             return _second_look(question or _as_question(parsed), phrase, ask_model, missing)
     if parsed.kind == "list":
