@@ -234,25 +234,26 @@ def test_query_asks_the_engine_to_look_again_for_an_object_not_published():
         asked.append(q)
         return Answer(q, "yes", 0.8, second_look=["green can"])
 
-    out = handle_query(state, "Is the green can near the red mug?", ask_model=found)
+    out = handle_query(state, "Is the green can near the red mug?", ask_model=found, second_look=True)
     assert out.success and out.source == "model" and out.answer == "yes"
     assert "second look" in out.message and "green can" in out.message
     assert asked == ["Is the green can near the red mug?"]
     # structured requests become the question they stand for
     assert handle_query(state, subject="green can", obj="red mug", rtype=int(RelationType.CONTACT),
-                        ask_model=found).success
+                        ask_model=found, second_look=True).success
     assert asked[-1] == "is the green can touching the red mug?"
-    assert handle_query(state, "which object is closest to the green can?", ask_model=found).success
+    assert handle_query(state, "which object is closest to the green can?", ask_model=found, second_look=True).success
 
     not_there = handle_query(state, "Is the green can near the red mug?",
-                             ask_model=lambda q: Answer(q, "no", 0.6, unresolved=["green can"]))
+                             ask_model=lambda q: Answer(q, "no", 0.6, unresolved=["green can"]), second_look=True)
     assert not not_there.success and "no 'green can'" in not_there.message
-    nothing_new = handle_query(state, "Is the green can near the red mug?", ask_model=lambda q: Answer(q, "no", 0.6))
+    nothing_new = handle_query(state, "Is the green can near the red mug?", ask_model=lambda q: Answer(q, "no", 0.6),
+                               second_look=True)
     assert not nothing_new.success and "no 'green can'" in nothing_new.message
     before = len(asked)
     off = handle_query(state, "Is the green can near the red mug?", ask_model=found, second_look=False)
     assert not off.success and "no 'green can'" in off.message and len(asked) == before
     # a metric distance needs published geometry: no second look
     asked.clear()
-    far = handle_query(state, "how far is the green can from the red mug?", ask_model=found)
+    far = handle_query(state, "how far is the green can from the red mug?", ask_model=found, second_look=True)
     assert not far.success and "no 'green can'" in far.message and asked == []

@@ -156,9 +156,10 @@ def known_objects(scene: SceneResult) -> str:
 
 def handle_query(state: SceneState | None, question: str = "", subject: str = "", obj: str = "",
                  rtype: int = ANY_TYPE, ask_model: Callable[[str], Answer] | None = None,
-                 second_look: bool = True) -> QueryOutcome:
+                 second_look: bool = False) -> QueryOutcome:
     """`second_look`: a yes/no or "closest" question naming an object the scene lacks goes to `ask_model`
-    (the engine looks again, inference/look_again.py) instead of being refused at once."""
+    (the engine looks again, inference/look_again.py) instead of being refused at once (the node's
+    `query.second_look`, off by default: the reply then waits for the inference thread)."""
     question, subject, obj = (question or "").strip(), (subject or "").strip(), (obj or "").strip()
     if len(question) > MAX_QUESTION_CHARS or len(subject) > MAX_QUESTION_CHARS or len(obj) > MAX_QUESTION_CHARS:
         return QueryOutcome(False, message=f"question too long (more than {MAX_QUESTION_CHARS} characters)")
