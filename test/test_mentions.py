@@ -30,6 +30,11 @@ def test_unlikely_or_undecidable_phrases_stay_unresolved():
     assert resolve("Is the red mug on the table?", mugs) == [1]
     can = Candidate("red can", "can", "red")
     assert resolve("Can the robot reach the red can?", [can]) == [0]
+    # a look-alike the detector found at least MIN_CATEGORY_SCORE likely to be a mug stands in for it
+    cup = Candidate("red cup", "cup", "red", {"cup": 0.98, "mug": 0.02}, {"red": 0.9})
+    assert resolve("Is the red mug on the table?", [cup]) == [0]
+    sure = Candidate("red cup", "cup", "red", {"cup": 0.995, "mug": 0.005}, {"red": 0.9})
+    assert resolve("Is the red mug on the table?", [sure]) == []
     assert resolve("Can the robot reach it?", [can]) == []
 
 
