@@ -135,7 +135,7 @@ def test_mentions_follow_the_question_order():
     # A category we named nothing as ("desk") goes to the object the detector found likeliest to be one,
     # the same colour first; categories we did name are never guessed.
     scores = [{"mug": 0.9}, {"mug": 0.9}, {"table": 0.7, "desk": 0.3}]
-    unlikely = [*scores[:2], {"table": 0.7, "desk": 0.03}]
+    unlikely = [*scores[:2], {"table": 0.7, "desk": 0.005}]  # under mentions.MIN_CATEGORY_SCORE
     assert mentioned("Is the red mug on the wooden desk?", descs, cats, scores) == [1, 2]
     assert mentioned("Is the green mug on the desk?", descs, cats, scores) == [2]
     assert mentioned("Is the red mug on the desk?", descs, cats, unlikely) == [1]
