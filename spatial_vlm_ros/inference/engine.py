@@ -47,7 +47,7 @@ from .object_features import (
     working_views,
 )
 from .preprocess import check_frame, depth_tensor, rgb_tensor
-from .questions import QuestionError, parse_question
+from .questions import ParsedQuestion, QuestionError, parse_question
 from .region_inputs import region_inputs
 from .region_proposals import ProposalConfig, mask_box, region_proposals
 from .region_selection import select_regions
@@ -102,6 +102,25 @@ class _FrameState:
         s = found[0] if found else -1
         o = found[1] if len(found) > 1 else -1
         return focus_slots(self.pair_index if self.pair_index is not None else np.zeros((0, 2)), s, o)
+
+
+def _unresolved(phrases: list[tuple[Optional[str], str]], state: _FrameState) -> list[tuple[Optional[str], str]]:
+    """The (colour or None, category) phrases no detection of `state` resolves."""
+    return [(colour, category) for colour, category in phrases
+            if not resolve(" ".join(["the", *([colour] if colour else []), category]), state.detections)]
+
+
+def _anchored(question: str, state: _FrameState, kinds: tuple[str, ...]) -> Optional[tuple[ParsedQuestion, int]]:
+    """The parsed question and the object slot it asks about ("what is X resting on": X; "which is closest
+    to X": X), when it is of one of `kinds` and X is among the detections; else None."""
+    try:
+        parsed = parse_question(question)
+    except QuestionError:
+        return None
+    if parsed.kind not in kinds:
+        return None
+    found = state.find(parsed.subject if parsed.kind == "support_of" else parsed.object)
+    return (parsed, found[0]) if found else None
 
 
 def resolve_device(device: str) -> torch.device:
@@ -220,12 +239,13 @@ class SpatialVLMEngine:
         if entry is None or entry[0] is not scene:
             scene = self.infer(frame)
             entry = self._cache[id(scene)]
-        state = self._look_again(frame, question, entry[1])
+        phrases = object_phrases(question, self.config.categories, self.config.colors)
+        state = self._look_again(frame, question, entry[1], phrases)
         judged = self._superlative(question, state) or self._support_of(question, state)
         text, conf = judged if judged else self.choose(question, state)
         relations = [r for r in scene.relations if r.subject.lower() in question.lower()
                      and r.object.lower() in question.lower()]
-        missing = [" ".join(filter(None, phrase)) for phrase in self._unresolved(question, state)]
+        missing = [" ".join(filter(None, phrase)) for phrase in _unresolved(phrases, state)]
         return Answer(question, text, conf, relations=relations, unresolved=missing,
                       second_look=[d.description for d in state.detections[len(scene.detections):]])
 
@@ -278,20 +298,20 @@ class SpatialVLMEngine:
         return boxes, masks, kept_objects, (proposals, probs, objects)
 
     @torch.inference_mode()
-    def _look_again(self, frame: RGBDFrame, question: str, state: _FrameState) -> _FrameState:
-        """The frame state with a region added for each object the question names but no detection
-        resolves to (look_again.py); `state` itself when nothing is missing or nothing is found."""
+    def _look_again(self, frame: RGBDFrame, question: str, state: _FrameState,
+                    phrases: Optional[list[tuple[Optional[str], str]]] = None) -> _FrameState:
+        """The frame state with a region added for each object phrase of the question (`phrases`: its
+        mentions.object_phrases, when the caller has them) that no detection resolves to (look_again.py);
+        `state` itself when nothing is missing or nothing is found."""
+        if phrases is None:
+            phrases = object_phrases(question, self.config.categories, self.config.colors)
         regions = state.regions
-        if regions is None:
-            return state
-        cfg = self.config
-        phrases = object_phrases(question, cfg.categories, cfg.colors)
-        if not phrases or len(state.find(question)) >= len(phrases):
+        if regions is None or not phrases or len(state.find(question)) >= len(phrases):
             return state
         boxes, masks = list(regions.kept_boxes), list(regions.kept_masks)
         objects = list(regions.kept_objects)
-        for _, category in self._unresolved(question, state):
-            c = cfg.categories.index(category)
+        for _, category in _unresolved(phrases, state):
+            c = self.config.categories.index(category)
             k = best_unkept_region(regions, c, exclude=[b.box for b in boxes[len(regions.kept_boxes):]])
             if k is not None:
                 boxes.append(as_detection(regions, k, c))
@@ -307,12 +327,6 @@ class SpatialVLMEngine:
         looked.pair_index = feats.pair_index
         self._relations(looked.detections, feats, looked)  # the pair judgements superlatives read
         return looked
-
-    def _unresolved(self, question: str, state: _FrameState) -> list[tuple[Optional[str], str]]:
-        """(colour or None, category) of each object phrase of the question no detection of `state` resolves."""
-        cfg = self.config
-        return [(colour, category) for colour, category in object_phrases(question, cfg.categories, cfg.colors)
-                if not resolve(" ".join(["the", *([colour] if colour else []), category]), state.detections)]
 
     def choose(self, question: str, state: _FrameState) -> tuple[str, float]:
         """Constrained decoding over the closed answer set the model was trained to give: yes, no, the
@@ -341,17 +355,11 @@ class SpatialVLMEngine:
         every pair and then spell the winner's name, which it learned poorly (val: 40 % vs 54 % this
         way, results/answering_val.json), and this answer always agrees with the published relations. None when the question is
         not a superlative or the X is not among the detections."""
-        try:
-            parsed = parse_question(question)
-        except QuestionError:
-            return None
         names = state.descriptions
-        if parsed.kind not in ("closest", "farthest") or len(names) < 2:
+        anchored = _anchored(question, state, ("closest", "farthest"))
+        if anchored is None or len(names) < 2:
             return None
-        found = state.find(parsed.object)
-        if not found:
-            return None
-        i = found[0]
+        parsed, i = anchored
         py = state.pair_yes
 
         def closeness(j: int) -> float:
@@ -370,16 +378,10 @@ class SpatialVLMEngine:
         val, 100 support questions (results/val_trials.json, sixth_session): student 70 / 70 / 67 -> 72 / 74
         / 71 right at plane seeds 0 / 1 / 2, and at seed 0 teacher 67 -> 77, K=0 70 -> 77, fixed weights
         74 -> 78. None when the question is not of this kind or the X is not among the detections."""
-        try:
-            parsed = parse_question(question)
-        except QuestionError:
+        anchored = _anchored(question, state, ("support_of",))
+        if anchored is None:
             return None
-        if parsed.kind != "support_of":
-            return None
-        found = state.find(parsed.subject)
-        if not found:
-            return None
-        i = found[0]
+        i = anchored[1]
         on = [(state.pair_yes.get((RelationType.SUPPORT, i, j), 0.0), j) for j in range(len(state.detections)) if j != i]
         p, j = max(on, default=(0.0, -1))
         if p >= 0.5:
