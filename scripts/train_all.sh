@@ -49,6 +49,12 @@ for name in student student_k0 student_fixed; do
     svlm train-regions --model "$work/$name" --teacher "$work/teacher_rh" --data "$work/train" --val "$work/val" \
       --out "$work/${name}_rh" --epochs 8
 done
+# Piece heads: each model learns which of its own touching detections are pieces of one object.
+for name in teacher student student_k0 student_fixed; do
+  [ -f "$work/${name}_rh/piece_summary.json" ] || \
+    svlm train-pieces --model "$work/${name}_rh" --data "$work/train" --val "$work/val" --out "$work/${name}_rh" \
+      --frames 1200
+done
 
 svlm report --teacher "$work/teacher_rh" --student "$work/student_rh" --student-k0 "$work/student_k0_rh" \
   --student-fixed "$work/student_fixed_rh" --data "$work/test" --out results --limit "${EVAL_FRAMES:-100}"
@@ -57,6 +63,7 @@ for m in student teacher; do
   rm -rf "resource/models/$m"
   mkdir -p "resource/models/$m"
   cp -r "$work/${m}_rh/config.json" "$work/${m}_rh/model.safetensors" "$work/${m}_rh/tokenizer" \
-    "$work/${m}_rh/train_summary.json" "$work/${m}_rh/region_summary.json" "resource/models/$m/"
+    "$work/${m}_rh/train_summary.json" "$work/${m}_rh/region_summary.json" "$work/${m}_rh/piece_summary.json" \
+    "resource/models/$m/"
 done
 echo "done: resource/models/{student,teacher}, results/reproduction.md"

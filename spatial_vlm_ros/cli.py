@@ -17,6 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("spatial_vlm_training.distill.cli_train", "train a model (the teacher) on ground truth"),
     "distill": ("spatial_vlm_training.distill.cli_distill", "distill the student from a teacher"),
     "train-regions": ("spatial_vlm_training.distill.region_train", "train (or distill) a model's region detection head"),
+    "train-pieces": ("spatial_vlm_training.distill.piece_train", "train a model's head that joins pieces of one object"),
     "eval": ("spatial_vlm_training.eval.cli", "score a model (or the geometric oracle) on a split"),
     "report": ("spatial_vlm_training.distill.report", "write results/reproduction.{md,json}"),
     "pseudo-label": ("spatial_vlm_training.data.pseudo_label", "label an unlabeled RGB-D recording with a detector teacher"),

@@ -46,6 +46,7 @@ from .object_features import (
     scene_features,
     working_views,
 )
+from .piece_pairs import Piece, pair_features, piece_groups, touching_pairs
 from .preprocess import check_frame, depth_tensor, rgb_tensor
 from .questions import ParsedQuestion, QuestionError, parse_question
 from .region_inputs import region_inputs
@@ -165,7 +166,7 @@ def load_model(path: Path | str) -> tuple[SpatialVLM, object]:
 class SpatialVLMEngine:
     def __init__(self, model: SpatialVLM, tokenizer, device: torch.device, dtype: torch.dtype = torch.float32,
                  score_threshold: float = DEFAULT_SCORE_THRESHOLD, hidden_cot_k: Optional[int] = None,
-                 thresholds: Optional[RelationThresholds] = None, max_objects: int = 12):
+                 thresholds: Optional[RelationThresholds] = None, max_objects: int = 12, drop_pieces: bool = True):
         self.model = model.to(device=device, dtype=dtype).eval()
         self.tokenizer = tokenizer
         self.config: SpatialVLMConfig = model.config
@@ -177,6 +178,9 @@ class SpatialVLMEngine:
         self.thresholds = thresholds or DEFAULT_THRESHOLDS
         self.max_objects = max_objects
         self.proposal_config = ProposalConfig()
+        # Keep one of touching detections the model's piece head judges to be one object (piece_pairs.py);
+        # False shows the detections as the region head kept them (what the piece head is trained on).
+        self.drop_pieces = drop_pieces and model.piece_head is not None
         self._cache: OrderedDict[int, tuple[SceneResult, _FrameState]] = OrderedDict()
         vocab = tokenizer.get_vocab()
         self.yes_id, self.no_id = vocab.get("yes"), vocab.get("no")
@@ -249,6 +253,12 @@ class SpatialVLMEngine:
         return Answer(question, text, conf, relations=relations, unresolved=missing,
                       second_look=[d.description for d in state.detections[len(scene.detections):]])
 
+    def regions_of(self, scene: SceneResult) -> Optional[FrameRegions]:
+        """What `infer` scored for `scene` (proposals, their probabilities, the kept objects), while the
+        scene is still cached; None for a CenterNet model or a scene no longer cached."""
+        entry = self._cache.get(id(scene))
+        return entry[1].regions if entry is not None and entry[0] is scene else None
+
     # --- pieces -------------------------------------------------------------------------------
     def _detect_centernet(self, out: SpatialVLMOutput) -> tuple[list[DecodedBox], list[np.ndarray]]:
         boxes = decode_centernet(out.heatmap[0].cpu(), out.box_size[0].float().cpu(), out.box_offset[0].float().cpu(),
@@ -295,7 +305,25 @@ class SpatialVLMEngine:
             obj = objects[group[0]] if unchanged else object_points(rgb_small, points_small, m, basis)
             boxes[i].center_depth_m = float(np.median(obj.points[:, 2])) if len(obj.points) else math.nan
             kept_objects.append(obj)
+        if self.drop_pieces and len(masks) > 1:
+            boxes, masks, kept_objects = self._drop_pieces(boxes, masks, kept_objects, views)
         return boxes, masks, kept_objects, (proposals, probs, objects)
+
+    def _drop_pieces(self, boxes: list[DecodedBox], masks: list[np.ndarray], objects: list[ObjectPoints], views
+                     ) -> tuple[list[DecodedBox], list[np.ndarray], list[ObjectPoints]]:
+        """Of touching detections the piece head judges one object, only the best-scored is kept (the
+        first: detections come best first). Keeping their union instead was worse on val: its box and
+        colour often took in a piece's strays (results/val_trials.json, seventh_session)."""
+        pairs = touching_pairs(masks)
+        if not pairs:
+            return boxes, masks, objects
+        pieces = [Piece(m, b, o.color, o.geometry) for m, b, o in zip(masks, boxes, objects, strict=True)]
+        depth = views[1][..., 2]
+        feats = np.stack([pair_features(pieces[i], pieces[j], depth) for i, j in pairs])
+        same = torch.sigmoid(self.model.piece_head(torch.from_numpy(feats).to(self.device, self.dtype)))
+        groups = piece_groups(len(masks), pairs, same.float().cpu().numpy(), self.config.piece_head_threshold)
+        keep = [g[0] for g in groups]
+        return [boxes[k] for k in keep], [masks[k] for k in keep], [objects[k] for k in keep]
 
     @torch.inference_mode()
     def _look_again(self, frame: RGBDFrame, question: str, state: _FrameState,
@@ -517,7 +545,8 @@ def _lap(t: float) -> tuple[float, float]:
 
 def load_engine(path: Path | str, device: str = "cpu", dtype: Optional[str | torch.dtype] = None,
                 score_threshold: float = DEFAULT_SCORE_THRESHOLD, hidden_cot_k: Optional[int] = None,
-                thresholds: Optional[RelationThresholds] = None, max_objects: int = 12) -> SpatialVLMEngine:
+                thresholds: Optional[RelationThresholds] = None, max_objects: int = 12,
+                drop_pieces: bool = True) -> SpatialVLMEngine:
     """Load a saved student (or teacher) folder as a SpatialEngine. CUDA when asked for and available."""
     model, tokenizer = load_model(path)
     dev = resolve_device(device)
@@ -528,4 +557,5 @@ def load_engine(path: Path | str, device: str = "cpu", dtype: Optional[str | tor
             raise ValueError("dtype must be one of fp32, fp16, bf16")
     if dtype is None or (dev.type == "cpu" and dtype == torch.float16):
         dtype = torch.float32
-    return SpatialVLMEngine(model, tokenizer, dev, dtype, score_threshold, hidden_cot_k, thresholds, max_objects)
+    return SpatialVLMEngine(model, tokenizer, dev, dtype, score_threshold, hidden_cot_k, thresholds, max_objects,
+                            drop_pieces)

@@ -36,6 +36,7 @@ class EngineSpec:
     score_threshold: float = DEFAULT_SCORE_THRESHOLD
     hidden_cot_k: int = -1  # < 0 = the checkpoint's own K
     max_objects: int = 12
+    drop_pieces: bool = True  # the student's piece head, when its checkpoint has one
     thresholds: RelationThresholds = field(default_factory=RelationThresholds)
     annotations: Optional[dict] = None  # frame_id -> list[Detection], for backend "annotations"
 
@@ -128,7 +129,8 @@ def _student(spec: EngineSpec, device: str, detector: Optional[str] = None) -> t
     kwargs: dict[str, Any] = dict(path=str(path), device=device, dtype=getattr(torch, PRECISIONS[spec.precision]),
                                   score_threshold=spec.score_threshold,
                                   hidden_cot_k=spec.hidden_cot_k if spec.hidden_cot_k >= 0 else None,
-                                  thresholds=spec.thresholds, max_objects=spec.max_objects)
+                                  thresholds=spec.thresholds, max_objects=spec.max_objects,
+                                  drop_pieces=spec.drop_pieces)
     if detector is not None:
         params = inspect.signature(engine_mod.load_engine).parameters
         if "detector" not in params:

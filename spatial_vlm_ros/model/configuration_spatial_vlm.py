@@ -11,6 +11,7 @@ OBJECT_COLOR_DIM = 7
 PAIR_FEATURE_DIM = 12
 REGION_CHANNELS = 5  # RGB, proposal mask, depth relative to the region's median (inference.region_inputs)
 REGION_SCALAR_DIM = OBJECT_GEOMETRY_DIM + OBJECT_COLOR_DIM + 5
+PIECE_PAIR_DIM = 20  # spatial_vlm_ros.inference.piece_pairs.pair_features
 
 
 class SpatialVLMConfig(PretrainedConfig):
@@ -65,6 +66,9 @@ class SpatialVLMConfig(PretrainedConfig):
         region_crop_size: int = 24,
         region_widths: list[int] | None = None,
         region_hidden: int = 128,
+        use_piece_head: bool = False,
+        piece_head_hidden: int = 32,
+        piece_head_threshold: float = 0.5,
         **kwargs,
     ):
         self.image_height = image_height
@@ -120,6 +124,12 @@ class SpatialVLMConfig(PretrainedConfig):
         self.region_crop_size = region_crop_size
         self.region_widths = list(region_widths) if region_widths else [16, 32, 64]
         self.region_hidden = region_hidden
+        # Piece head: judges whether two touching detections are pieces of one object (the engine keeps
+        # the best-scored piece); the threshold on its probability is chosen on val pairs when it is
+        # trained (spatial-vlm train-pieces).
+        self.use_piece_head = use_piece_head
+        self.piece_head_hidden = piece_head_hidden
+        self.piece_head_threshold = piece_head_threshold
         # Through the base class, as transformers' own configs do: 4.x's base __init__ resets these three.
         super().__init__(pad_token_id=pad_token_id, bos_token_id=bos_token_id, eos_token_id=eos_token_id, **kwargs)
         self.validate_spatial()
@@ -154,6 +164,8 @@ class SpatialVLMConfig(PretrainedConfig):
             problems.append(f"dpt_layers {self.dpt_layers} exceed encoder_depth {self.encoder_depth}")
         if self.region_crop_size < 2 ** len(self.region_widths):
             problems.append(f"region_crop_size {self.region_crop_size} is too small for {len(self.region_widths)} pooling stages")
+        if not 0.0 < self.piece_head_threshold <= 1.0:
+            problems.append(f"piece_head_threshold must be in (0, 1], got {self.piece_head_threshold}")
         if self.lm_type not in ("qwen2", "llama"):
             problems.append(f"lm_type must be qwen2 or llama, got {self.lm_type!r}")
         if problems:

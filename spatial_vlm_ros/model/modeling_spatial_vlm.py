@@ -11,9 +11,9 @@ from torch import nn
 from transformers import PreTrainedModel
 from transformers.utils import ModelOutput
 
-from .configuration_spatial_vlm import REGION_CHANNELS, REGION_SCALAR_DIM, SpatialVLMConfig
+from .configuration_spatial_vlm import PIECE_PAIR_DIM, REGION_CHANNELS, REGION_SCALAR_DIM, SpatialVLMConfig
 from .encoder import EncoderOutput, GeometryEncoder
-from .heads import CenterNetHead, DPTDepthHead, LanguageHead, RegionHead, SegmentationHead
+from .heads import CenterNetHead, DPTDepthHead, LanguageHead, PieceHead, RegionHead, SegmentationHead
 from .hidden_cot import HiddenCoT
 from .object_tokens import ObjectInputs, ObjectTokenizer
 
@@ -75,6 +75,7 @@ class SpatialVLM(PreTrainedModel):
                                if c.use_detection_head else None)
         self.region_head = (RegionHead(REGION_CHANNELS, REGION_SCALAR_DIM, c.region_widths, c.region_hidden, len(c.categories))
                             if c.use_region_head else None)
+        self.piece_head = PieceHead(PIECE_PAIR_DIM, c.piece_head_hidden) if c.use_piece_head else None
         if c.use_language_head:
             self.language_head = LanguageHead(c)
             self.object_tokenizer = ObjectTokenizer(c)

@@ -27,6 +27,7 @@ PARAMETERS: dict[str, tuple[object, str]] = {
     "model.score_threshold": (DEFAULT_SCORE_THRESHOLD, "minimum detection score"),
     "model.max_objects": (12, "most objects per frame"),
     "model.hidden_cot_k": (-1, "Hidden CoT latent steps; -1 = the checkpoint's own"),
+    "model.drop_pieces": (True, "drop detections the checkpoint's piece head judges pieces of a better-scored one"),
     "thresholds.contact_m": (0.01, "surface gap at or below which objects touch"),
     "thresholds.no_contact_m": (0.03, "gap at or above which they clearly do not"),
     "thresholds.near_m": (0.25, "gap at or below which objects are near"),
@@ -65,6 +66,7 @@ class NodeParams:
     score_threshold: float
     max_objects: int
     hidden_cot_k: int
+    drop_pieces: bool
     thresholds: RelationThresholds
     input_mode: str
     topic_color: str
@@ -87,7 +89,8 @@ class NodeParams:
     def engine_spec(self) -> EngineSpec:
         return EngineSpec(backend=self.backend, model_path=self.model_path, device=self.device,
                           precision=self.precision, score_threshold=self.score_threshold,
-                          hidden_cot_k=self.hidden_cot_k, max_objects=self.max_objects, thresholds=self.thresholds)
+                          hidden_cot_k=self.hidden_cot_k, max_objects=self.max_objects, thresholds=self.thresholds,
+                          drop_pieces=self.drop_pieces)
 
 
 def from_values(v: dict[str, object]) -> NodeParams:
@@ -101,7 +104,7 @@ def from_values(v: dict[str, object]) -> NodeParams:
         device=str(get("model.device")), precision=str(get("model.precision")),
         input_width=int(get("model.input_width")), input_height=int(get("model.input_height")),
         score_threshold=float(get("model.score_threshold")), max_objects=int(get("model.max_objects")),
-        hidden_cot_k=int(get("model.hidden_cot_k")),
+        hidden_cot_k=int(get("model.hidden_cot_k")), drop_pieces=bool(get("model.drop_pieces")),
         thresholds=RelationThresholds(contact_m=float(get("thresholds.contact_m")),
                                       no_contact_m=float(get("thresholds.no_contact_m")),
                                       near_m=float(get("thresholds.near_m")), far_m=float(get("thresholds.far_m"))),

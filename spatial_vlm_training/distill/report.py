@@ -117,6 +117,11 @@ def run(args: argparse.Namespace) -> int:
             s = json.loads(region.read_text())
             results[name]["region_training"] = {k: s.get(k) for k in ("steps", "minutes", "parameters", "distilled",
                                                                       "best_val", "train_examples")}
+        pieces = models[name] / "piece_summary.json"
+        if pieces.is_file():
+            s = json.loads(pieces.read_text())
+            results[name]["piece_training"] = {k: s.get(k) for k in ("parameters", "seconds", "threshold", "val",
+                                                                     "frames")}
     base_seed = next(iter(engines.values())).proposal_config.plane_seed
     seeds = [base_seed] + sorted({s for s in args.plane_seeds or [] if s != base_seed})
     spread = plane_seed_spread(engines, args.data, args.limit, seeds, results) if len(seeds) > 1 else None
@@ -286,5 +291,15 @@ def markdown(r: dict) -> str:
             lines.append(f"| {n} | {t.get('parameters')} | {t.get('steps')} | {(t.get('minutes') or 0):.1f} | "
                          f"{'teacher (KD + labels)' if t.get('distilled') else 'labels'} | "
                          f"{_fmt(best.get('object_accuracy'), True)} | {_fmt(best.get('background_rejected'), True)} |")
+    piece_rows = [(n, m[n]["piece_training"]) for n in names if m[n].get("piece_training")]
+    if piece_rows:
+        lines += ["", "## Piece head (drops detections that are pieces of a better-scored one)", "",
+                  "| model | parameters | training frames | threshold | val pairs: pieces called one object | "
+                  "val pairs: separate objects called one |", "|---|---|---|---|---|---|"]
+        for n, t in piece_rows:
+            v = t.get("val") or {}
+            lines.append(f"| {n} | {t.get('parameters')} | {t.get('frames')} | {t.get('threshold')} | "
+                         f"{v.get('called_one_right')} of {v.get('one_object')} | "
+                         f"{v.get('called_one_wrong')} of {(v.get('pairs') or 0) - (v.get('one_object') or 0)} |")
     lines += [""] + [f"![{f}]({f})" for f in r.get("figures", [])]
     return "\n".join(lines) + "\n"

@@ -1,0 +1,81 @@
+"""Training pairs for the piece head: every touching pair of a model's own detections on a split,
+described by spatial_vlm_ros.inference.piece_pairs and labelled "one object" when the ground-truth
+instance map gives both the same majority instance.
+
+The detections come from the model's engine with the piece head off, so the head learns the fragment habits of
+that model's own region head."""
+from __future__ import annotations
+
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from spatial_vlm_ros.inference.engine import SpatialVLMEngine, load_engine
+from spatial_vlm_ros.inference.object_features import WORK_SIZE
+from spatial_vlm_ros.inference.piece_pairs import PIECE_PAIR_DIM, Piece, pair_features, touching_pairs
+from spatial_vlm_training.data.resize import frame_from_sample
+from spatial_vlm_training.data.sample import SceneSample, iter_samples
+
+from .cache import worker_count
+
+
+@dataclass
+class PiecePairs:
+    features: np.ndarray  # (N, PIECE_PAIR_DIM) float32
+    same: np.ndarray  # (N,) bool: one object
+    frame: np.ndarray  # (N,) int64 frame index in the split
+
+    def __len__(self) -> int:
+        return len(self.same)
+
+
+def majority_instance(instance: np.ndarray, mask: np.ndarray) -> int:
+    """The ground-truth instance most of the mask's pixels belong to (0 = none)."""
+    values = instance[mask]
+    values = values[values > 0]
+    return int(np.bincount(values).argmax()) if len(values) else 0
+
+
+def frame_pairs(engine: SpatialVLMEngine, sample: SceneSample) -> tuple[np.ndarray, np.ndarray]:
+    frame = frame_from_sample(sample)
+    regions = engine.regions_of(engine.infer(frame))
+    if regions is None:
+        return np.zeros((0, PIECE_PAIR_DIM), np.float32), np.zeros(0, bool)
+    _, instance = sample.load_gt()
+    instance = cv2.resize(instance, WORK_SIZE, interpolation=cv2.INTER_NEAREST)
+    pieces = [Piece(m, b, o.color, o.geometry)
+              for m, b, o in zip(regions.kept_masks, regions.kept_boxes, regions.kept_objects, strict=True)]
+    owner = [majority_instance(instance, p.mask) for p in pieces]
+    depth = regions.views[1][..., 2]
+    pairs = touching_pairs([p.mask for p in pieces])
+    feats = [pair_features(pieces[i], pieces[j], depth) for i, j in pairs]
+    same = [owner[i] == owner[j] > 0 for i, j in pairs]
+    return np.asarray(feats, np.float32).reshape(-1, PIECE_PAIR_DIM), np.asarray(same, bool)
+
+
+_ENGINE: SpatialVLMEngine | None = None
+
+
+def _init_worker(model_dir: str) -> None:
+    global _ENGINE
+    torch.set_num_threads(1)
+    _ENGINE = load_engine(model_dir)
+    _ENGINE.drop_pieces = False
+
+
+def _job(sample: SceneSample) -> tuple[np.ndarray, np.ndarray]:
+    return frame_pairs(_ENGINE, sample)
+
+
+def collect_pairs(model_dir: Path | str, split_dir: Path | str, limit: int = 0, desc: str = "") -> PiecePairs:
+    samples = list(iter_samples(Path(split_dir), limit or None))
+    with ProcessPoolExecutor(worker_count(), initializer=_init_worker, initargs=(str(model_dir),)) as pool:
+        results = list(tqdm(pool.map(_job, samples, chunksize=4), total=len(samples),
+                            desc=f"piece pairs {desc or Path(split_dir).name}", unit="frame"))
+    return PiecePairs(np.concatenate([r[0] for r in results]), np.concatenate([r[1] for r in results]),
+                      np.concatenate([np.full(len(r[1]), i, np.int64) for i, r in enumerate(results)]))
