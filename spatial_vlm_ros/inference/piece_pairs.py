@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from scipy.ndimage import binary_dilation, binary_erosion
@@ -37,6 +38,15 @@ class Piece:
     color: np.ndarray  # object_features colour vector
     geometry: np.ndarray  # object_features geometry vector
 
+    @cached_property
+    def grown(self) -> np.ndarray:
+        """The mask and its 8-neighbours (computed once, read by every pair the piece is in)."""
+        return binary_dilation(self.mask, _EIGHT)
+
+    @cached_property
+    def outline(self) -> np.ndarray:
+        return self.mask & ~binary_erosion(self.mask, _EIGHT)
+
 
 def _chroma(rgb: np.ndarray) -> np.ndarray:
     rgb = rgb + 0.01
@@ -57,9 +67,9 @@ def pair_features(a: Piece, b: Piece, depth_small: np.ndarray) -> np.ndarray:
     ca, cb = a.box.category, b.box.category
     pa, pb = np.asarray(a.box.category_scores, float), np.asarray(b.box.category_scores, float)
     # The border: b's pixels next to a, and a's pixels next to b.
-    b_edge = b.mask & binary_dilation(a.mask, _EIGHT)
-    a_edge = a.mask & binary_dilation(b.mask, _EIGHT)
-    b_outline = b.mask & ~binary_erosion(b.mask, _EIGHT)
+    b_edge = b.mask & a.grown
+    a_edge = a.mask & b.grown
+    b_outline = b.outline
     za, zb = depth_small[a_edge], depth_small[b_edge]
     za, zb = za[np.isfinite(za)], zb[np.isfinite(zb)]
     if len(za) and len(zb):
