@@ -30,6 +30,18 @@ def new_model(tokenizer, **config_kwargs) -> SpatialVLM:
     return SpatialVLM(config)
 
 
+def with_new_head(model: SpatialVLM, prefix: str) -> SpatialVLM:
+    """A model built from `model.config` (just changed to add the head whose weights start with `prefix`)
+    carrying every other weight of `model`; a head `model` already has under `prefix` starts fresh."""
+    model.config.validate_spatial()
+    fresh = SpatialVLM(model.config)
+    state = {k: v for k, v in model.state_dict().items() if not k.startswith(prefix)}
+    missing, unexpected = fresh.load_state_dict(state, strict=False)
+    if unexpected or any(not k.startswith(prefix) for k in missing):
+        raise ValueError(f"weights do not match the config ({unexpected or missing})")
+    return fresh.eval()
+
+
 def save_model(model: SpatialVLM, tokenizer, out_dir: Path | str) -> Path:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

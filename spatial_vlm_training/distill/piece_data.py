@@ -2,8 +2,8 @@
 described by spatial_vlm_ros.inference.piece_pairs and labelled "one object" when the ground-truth
 instance map gives both the same majority instance.
 
-The detections come from the model's engine with the piece head off, so the head learns the fragment habits of
-that model's own region head."""
+The detections come from the model's engine with the piece head off, so the head learns the fragment
+habits of that model's own region head."""
 from __future__ import annotations
 
 from concurrent.futures import ProcessPoolExecutor

@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from spatial_vlm_ros.inference.engine import load_model
 from spatial_vlm_ros.model import SpatialVLM
-from spatial_vlm_ros.model.build import save_model
+from spatial_vlm_ros.model.build import save_model, with_new_head
 
 from .piece_data import PiecePairs, collect_pairs
 
@@ -45,16 +45,12 @@ def with_piece_head(path: Path, hidden: int | None = None) -> tuple[SpatialVLM, 
     if model.region_head is None:
         raise ValueError(f"{path / 'config.json'}: the model has no region head whose pieces to judge "
                          "(spatial-vlm train-regions first)")
-    config = model.config
-    config.use_piece_head = True
-    config.piece_head_hidden = hidden or config.piece_head_hidden
-    config.validate_spatial()
-    fresh = SpatialVLM(config)
-    state = {k: v for k, v in model.state_dict().items() if not k.startswith("piece_head.")}
-    missing, unexpected = fresh.load_state_dict(state, strict=False)
-    if unexpected or any(not k.startswith("piece_head.") for k in missing):
-        raise ValueError(f"{path}: weights do not match the config ({unexpected or missing})")
-    return fresh.eval(), tokenizer
+    model.config.use_piece_head = True
+    model.config.piece_head_hidden = hidden or model.config.piece_head_hidden
+    try:
+        return with_new_head(model, "piece_head."), tokenizer
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from exc
 
 
 def best_threshold(prob: np.ndarray, same: np.ndarray) -> tuple[float, int]:
@@ -84,7 +80,7 @@ def predict(model: SpatialVLM, pairs: PiecePairs) -> np.ndarray:
 
 
 def train_piece_head(model: SpatialVLM, train: PiecePairs, epochs: int, lr: float, seed: int,
-                       progress: bool = True) -> dict:
+                     progress: bool = True) -> dict:
     """Full-batch AdamW on class-balanced binary cross-entropy; only the piece head learns."""
     if train.same.all() or not train.same.any():
         raise ValueError("the training pairs need both pieces of one object and separate objects")
@@ -113,6 +109,7 @@ def train_piece_head(model: SpatialVLM, train: PiecePairs, epochs: int, lr: floa
 
 
 def run(args: argparse.Namespace) -> int:
+    torch.manual_seed(args.seed)  # the new head's initial weights
     model, tokenizer = with_piece_head(args.model, args.hidden)
     train = collect_pairs(args.model, args.data, args.frames, desc="train")
     val = collect_pairs(args.model, args.val, args.val_frames, desc="val")

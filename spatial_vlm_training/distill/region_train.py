@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from spatial_vlm_ros.inference.engine import load_model
 from spatial_vlm_ros.model import SpatialVLM
-from spatial_vlm_ros.model.build import save_model
+from spatial_vlm_ros.model.build import save_model, with_new_head
 
 from .region_data import RegionExamples, load_region_examples
 
@@ -52,12 +52,10 @@ def with_region_head(path: Path, widths=None, hidden=None, crop=None) -> tuple[S
     config.region_widths = list(widths or config.region_widths)
     config.region_hidden = hidden or config.region_hidden
     config.region_crop_size = crop or config.region_crop_size
-    config.validate_spatial()
-    fresh = SpatialVLM(config)
-    missing, unexpected = fresh.load_state_dict(model.state_dict(), strict=False)
-    if unexpected or any(not k.startswith("region_head.") for k in missing):
-        raise ValueError(f"{path}: weights do not match the config ({unexpected or missing})")
-    return fresh.eval(), tokenizer, True
+    try:
+        return with_new_head(model, "region_head."), tokenizer, True
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from exc
 
 
 def _logits(model: SpatialVLM, ex: RegionExamples, idx: np.ndarray) -> torch.Tensor:
