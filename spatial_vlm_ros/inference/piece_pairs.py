@@ -24,6 +24,7 @@ from scipy.ndimage import binary_dilation, binary_erosion
 from spatial_vlm_ros.model.configuration_spatial_vlm import PIECE_PAIR_DIM
 
 from .detection_decode import DecodedBox
+from .region_selection import chromaticity, touch_zone
 
 __all__ = ["PIECE_PAIR_DIM", "Piece", "piece_groups", "pair_features", "touching_pairs"]
 _EIGHT = np.ones((3, 3), bool)
@@ -48,22 +49,17 @@ class Piece:
         return self.mask & ~binary_erosion(self.mask, _EIGHT)
 
 
-def _chroma(rgb: np.ndarray) -> np.ndarray:
-    rgb = rgb + 0.01
-    return rgb / rgb.sum()
-
-
 def touching_pairs(masks: list[np.ndarray]) -> list[tuple[int, int]]:
-    """(i, j), i < j, of masks within two pixels of each other."""
-    grown = [binary_dilation(m, iterations=2) for m in masks]
-    return [(i, j) for i in range(len(masks)) for j in range(i + 1, len(masks)) if (grown[i] & masks[j]).any()]
+    """(i, j), i < j, of masks that touch (region_selection.touching, each mask grown once)."""
+    zones = [touch_zone(m) for m in masks]
+    return [(i, j) for i in range(len(masks)) for j in range(i + 1, len(masks)) if (zones[i] & masks[j]).any()]
 
 
 def pair_features(a: Piece, b: Piece, depth_small: np.ndarray) -> np.ndarray:
     """(PIECE_PAIR_DIM,) float32 for two touching pieces, the larger first (order-free for the caller)."""
-    if a.mask.sum() < b.mask.sum():
-        a, b = b, a
     na, nb = int(a.mask.sum()), int(b.mask.sum())
+    if na < nb:
+        a, b, na, nb = b, a, nb, na
     ca, cb = a.box.category, b.box.category
     pa, pb = np.asarray(a.box.category_scores, float), np.asarray(b.box.category_scores, float)
     # The border: b's pixels next to a, and a's pixels next to b.
@@ -79,7 +75,7 @@ def pair_features(a: Piece, b: Piece, depth_small: np.ndarray) -> np.ndarray:
         step, rel_step = 0.5, 0.5
     ga, gb = a.geometry, b.geometry
     return np.array([
-        np.abs(_chroma(a.color[:3]) - _chroma(b.color[:3])).sum(),
+        np.abs(chromaticity(a.color) - chromaticity(b.color)).sum(),
         np.abs(a.color[:3] - b.color[:3]).sum(),
         float(np.linalg.norm(a.color[3:5] - b.color[3:5])),
         abs(float(a.color[5] - b.color[5])),

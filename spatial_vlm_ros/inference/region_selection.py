@@ -12,6 +12,7 @@ SUPPRESS_IOU = 0.5  # box IoU with a kept region of any category
 # Chromaticity distance (L1 of mean RGB / its sum) under which two touching pieces of a category are one
 # object: shading (the inside of a bowl, a table's legs in shadow) changes brightness, not chromaticity.
 MERGE_CHROMA_L1 = 0.08
+TOUCH_PIXELS = 2  # masks this close at the working resolution touch
 
 
 def select_regions(proposals: list[Proposal], probs: np.ndarray, objects: list[ObjectPoints], threshold: float,
@@ -31,8 +32,8 @@ def select_regions(proposals: list[Proposal], probs: np.ndarray, objects: list[O
     for i in kept:
         for g in groups:
             j = g[0]
-            if category[j] == category[i] and _touching(proposals[i].mask, proposals[j].mask) and \
-                    np.abs(_chroma(objects[i]) - _chroma(objects[j])).sum() <= MERGE_CHROMA_L1:
+            if category[j] == category[i] and touching(proposals[i].mask, proposals[j].mask) and \
+                    np.abs(chromaticity(objects[i].color) - chromaticity(objects[j].color)).sum() <= MERGE_CHROMA_L1:
                 g.append(i)
                 break
         else:
@@ -40,10 +41,16 @@ def select_regions(proposals: list[Proposal], probs: np.ndarray, objects: list[O
     return [(g, int(category[g[0]]), float(score[g[0]])) for g in groups[:max_objects]]
 
 
-def _chroma(obj: ObjectPoints) -> np.ndarray:
-    rgb = obj.color[:3] + 0.01
+def chromaticity(color: np.ndarray) -> np.ndarray:
+    """Mean RGB over its sum, from an object_features colour vector."""
+    rgb = color[:3] + 0.01
     return rgb / rgb.sum()
 
 
-def _touching(a: np.ndarray, b: np.ndarray) -> bool:
-    return bool((binary_dilation(a, iterations=2) & b).any())
+def touch_zone(mask: np.ndarray) -> np.ndarray:
+    """The pixels a mask touches: itself grown by TOUCH_PIXELS."""
+    return binary_dilation(mask, iterations=TOUCH_PIXELS)
+
+
+def touching(a: np.ndarray, b: np.ndarray) -> bool:
+    return bool((touch_zone(a) & b).any())
