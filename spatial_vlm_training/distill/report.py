@@ -78,6 +78,14 @@ def gt_box_accuracy(engine, data_dir: Path, limit: int) -> dict[str, float]:
     return qa_accuracy(engine.model, data, images=False)
 
 
+# (report key, the head's summary file in a model folder, the fields the report keeps)
+HEAD_SUMMARIES = (
+    ("region_training", "region_summary.json", ("steps", "minutes", "parameters", "distilled", "best_val",
+                                                "train_examples")),
+    ("piece_training", "piece_summary.json", ("parameters", "seconds", "threshold", "val", "frames")),
+)
+
+
 def run(args: argparse.Namespace) -> int:
     from spatial_vlm_ros.inference.engine import load_engine
     from spatial_vlm_training.data.resize import frame_from_sample
@@ -112,16 +120,10 @@ def run(args: argparse.Namespace) -> int:
             results[name]["training"] = {k: s.get(k) for k in ("steps", "seconds", "task_weights", "val",
                                                                   "loss_weighting", "device")}
             results[name]["training"]["init_from"] = (s.get("config") or {}).get("init_from")
-        region = models[name] / "region_summary.json"
-        if region.is_file():
-            s = json.loads(region.read_text())
-            results[name]["region_training"] = {k: s.get(k) for k in ("steps", "minutes", "parameters", "distilled",
-                                                                      "best_val", "train_examples")}
-        pieces = models[name] / "piece_summary.json"
-        if pieces.is_file():
-            s = json.loads(pieces.read_text())
-            results[name]["piece_training"] = {k: s.get(k) for k in ("parameters", "seconds", "threshold", "val",
-                                                                     "frames")}
+        for key, file, keys in HEAD_SUMMARIES:
+            if (models[name] / file).is_file():
+                s = json.loads((models[name] / file).read_text())
+                results[name][key] = {k: s.get(k) for k in keys}
     base_seed = next(iter(engines.values())).proposal_config.plane_seed
     seeds = [base_seed] + sorted({s for s in args.plane_seeds or [] if s != base_seed})
     spread = plane_seed_spread(engines, args.data, args.limit, seeds, results) if len(seeds) > 1 else None
