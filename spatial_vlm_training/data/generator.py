@@ -27,7 +27,7 @@ from .renderer import LayoutRenderer
 from .sample import FORMAT_VERSION, SceneSample, SplitMeta, encode_npz, encode_png
 from .scene_layout import LayoutSampler, SceneLayout
 
-SPLIT_CODES = {"train": 0, "val": 1, "test": 2}
+SPLIT_CODES = {"train": 0, "val": 1, "test": 2, "select": 3}
 
 
 @dataclass(frozen=True)
