@@ -217,11 +217,9 @@ def _p_yes(relation) -> float:
     return relation.confidence if relation.holds else 1.0 - relation.confidence
 
 
-def test_superlatives_rank_by_the_models_own_pair_judgements(student_dir, splits):
+def test_superlatives_agree_with_the_published_relations(student_dir, splits):
     """"Which object is closest to X?" names the object the model itself judges most in contact with and
-    near X (and "farthest" the least), by its judgements before they are made to agree (engine._superlative)."""
-    from spatial_vlm_ros.inference.types import RelationType
-
+    near X (and "farthest" the least), so an answer never contradicts the relations the node publishes."""
     engine = load_engine(student_dir)
     asked = 0
     for s in iter_samples(splits["val"]):
@@ -231,9 +229,12 @@ def test_superlatives_rank_by_the_models_own_pair_judgements(student_dir, splits
         if len(dets) < 3:
             continue
         x = dets[0]
-        judged = engine._cache[id(scene)][1].pair_judged
-        closeness = {d.description: judged[(RelationType.CONTACT, 0, k)] + judged[(RelationType.PROXIMITY, 0, k)]
-                     for k, d in enumerate(dets) if k}
+        closeness = {}
+        for r in scene.relations:
+            if r.type.name in ("PROXIMITY", "CONTACT") and x.id in (r.subject_id, r.object_id):
+                other = r.object if r.subject_id == x.id else r.subject
+                closeness[other] = closeness.get(other, 0.0) + _p_yes(r)
+        assert len(closeness) == len(dets) - 1
         closest = engine.answer(f, scene, f"What is the nearest object to the {x.description}?")
         farthest = engine.answer(f, scene, f"which object is farthest from the {x.description}")
         assert closest.text == f"the {max(closeness, key=closeness.get)}"

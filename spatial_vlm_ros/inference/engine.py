@@ -46,7 +46,6 @@ from .object_features import (
     scene_features,
     working_views,
 )
-from .pair_consistency import A_ON_B, B_ON_A, NEAR, TOUCHING, consistent
 from .piece_pairs import Piece, pair_features, piece_groups, touching_pairs
 from .preprocess import check_frame, depth_tensor, rgb_tensor
 from .questions import ParsedQuestion, QuestionError, parse_question
@@ -83,9 +82,7 @@ class _FrameState:
     pair_mask: torch.Tensor
     pair_index: Optional[np.ndarray] = None  # (P, 2) object slots of each pair token
     detections: list[Detection] = field(default_factory=list)  # one per object slot
-    # (RelationType, i, j) -> P(yes) of the pair question, made to agree within each pair (pair_consistency)
-    pair_yes: dict = field(default_factory=dict)
-    pair_judged: dict = field(default_factory=dict)  # the same, as the LM judged each question on its own
+    pair_yes: dict = field(default_factory=dict)  # (RelationType, i, j) -> P(yes) of the pair question
     regions: Optional[FrameRegions] = None  # what infer scored, for a second look (look_again.py)
 
     @property
@@ -248,8 +245,7 @@ class SpatialVLMEngine:
             entry = self._cache[id(scene)]
         phrases = object_phrases(question, self.config.categories, self.config.colors)
         state = self._look_again(frame, question, entry[1], phrases)
-        judged = self._superlative(question, state) or self._support_of(question, state) or \
-            self._pair_yes_no(question, state)
+        judged = self._superlative(question, state) or self._support_of(question, state)
         text, conf = judged if judged else self.choose(question, state)
         relations = [r for r in scene.relations if r.subject.lower() in question.lower()
                      and r.object.lower() in question.lower()]
@@ -385,16 +381,14 @@ class SpatialVLMEngine:
         """"Which object is closest to (farthest from) the X?" from the model's own pair answers: the
         object the model judges most (least) in contact with and near the X. The LM alone must compare
         every pair and then spell the winner's name, which it learned poorly (val: 40 % vs 54 % this
-        way, results/answering_val.json). It ranks by the judgements as the LM made them: made to agree
-        (pair_consistency) they saturate into ties, and proximity fell 0.9 points at both plane seeds on
-        the selection split (results/NOTES.md). None when the question is not a superlative or the X is
-        not among the detections."""
+        way, results/answering_val.json), and this answer always agrees with the published relations. None when the question is
+        not a superlative or the X is not among the detections."""
         names = state.descriptions
         anchored = _anchored(question, state, ("closest", "farthest"))
         if anchored is None or len(names) < 2:
             return None
         parsed, i = anchored
-        py = state.pair_judged
+        py = state.pair_yes
 
         def closeness(j: int) -> float:
             return py.get((RelationType.CONTACT, i, j), 0.0) + py.get((RelationType.PROXIMITY, i, j), 0.0)
@@ -421,23 +415,6 @@ class SpatialVLMEngine:
         if p >= 0.5:
             return f"the {state.descriptions[j]}", float(p)
         return "the floor", float(1.0 - p)
-
-    def _pair_yes_no(self, question: str, state: _FrameState) -> Optional[tuple[str, float]]:
-        """"Is the X touching the Y?" from the model's pair judgements made to agree (pair_consistency), so
-        the answer is the relation the node publishes and never "on" but "not touching". Asking the LM the
-        question as worded instead moved answers by less than the noise (selection split: contact +0.2,
-        val -0.6 points; results/NOTES.md) and costs an LM pass. None when the question is not a yes/no
-        one about two detections `infer` judged."""
-        try:
-            parsed = parse_question(question)
-        except QuestionError:
-            return None
-        found = state.find(question)
-        if parsed.kind != "yesno" or len(found) < 2 or (parsed.type, found[0], found[1]) not in state.pair_yes:
-            return None
-        p = state.pair_yes[(parsed.type, found[0], found[1])]
-        yes = 1.0 - p if parsed.negated else p
-        return ("yes", yes) if yes >= 0.5 else ("no", 1.0 - yes)
 
     def yes_probability(self, questions: list[str], state: _FrameState,
                         focus: Optional[list[tuple[int, int, int, int]]] = None) -> np.ndarray:
@@ -524,17 +501,11 @@ class SpatialVLMEngine:
         questions = [RELATION_QUESTIONS[t].format(a=dets[i].description, b=dets[j].description) for t, i, j in asks]
         focus = [(i, j, pair_row[(i, j)], pair_row[(j, i)]) for _, i, j in asks]  # the pair is known exactly
         p_yes = self.yes_probability(questions, state, focus)
-        judged = dict(zip(asks, p_yes.tolist(), strict=True))
-        pairs = [(i, j) for i in range(len(dets)) for j in range(i + 1, len(dets))]
-        evidence = _pair_evidence(judged, pairs)
-        for probs, out in ((evidence, state.pair_judged), (consistent(evidence), state.pair_yes)):
-            for (i, j), row in zip(pairs, probs.tolist(), strict=True):
-                for rtype, col in ((RelationType.PROXIMITY, NEAR), (RelationType.CONTACT, TOUCHING)):
-                    out[(rtype, i, j)] = out[(rtype, j, i)] = row[col]
-                out[(RelationType.SUPPORT, i, j)], out[(RelationType.SUPPORT, j, i)] = row[A_ON_B], row[B_ON_A]
         rels = []
-        for rtype, i, j in asks:
-            p = state.pair_yes[(rtype, i, j)]
+        for (rtype, i, j), p in zip(asks, p_yes.tolist(), strict=False):
+            state.pair_yes[(rtype, i, j)] = p
+            if rtype != RelationType.SUPPORT:  # asked once per unordered pair
+                state.pair_yes[(rtype, j, i)] = p
             holds = p >= 0.5
             predicate = "far" if rtype == RelationType.PROXIMITY and not holds else _PREDICATE[rtype]
             if predicate == "far":
@@ -551,14 +522,6 @@ class SpatialVLMEngine:
 
 
 _PREDICATE = {RelationType.PROXIMITY: "near", RelationType.CONTACT: "touching", RelationType.SUPPORT: "on"}
-
-
-def _pair_evidence(judged: dict, pairs: list[tuple[int, int]]) -> np.ndarray:
-    """(len(pairs), 4) P(yes) of near, touching, i on j and j on i for each pair (i < j) of `judged`
-    ((RelationType, i, j) -> P(yes); near and touching are asked of (i, j) only)."""
-    return np.array([[judged[(RelationType.PROXIMITY, i, j)], judged[(RelationType.CONTACT, i, j)],
-                      judged[(RelationType.SUPPORT, i, j)], judged[(RelationType.SUPPORT, j, i)]]
-                     for i, j in pairs], np.float64).reshape(-1, 4)
 
 
 def describe(detections: list[Detection], relations: list[Relation]) -> str:
