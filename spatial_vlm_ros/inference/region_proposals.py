@@ -113,7 +113,7 @@ def support_mask(points: np.ndarray, planes: list[PlaneFit], scene: ScenePlanes,
     (7.6 mm sigma at 1.5 m) left a top in specks: objects measured their gap to the table from the specks
     that were left, and a speckled top was a poor table to the region head. The vote keeps a plate,
     2 cm proud of the top, out. The median of the signed distance, with the same band, took in the
-    bottoms of what stands on the top and was worse on the selection split (results/NOTES.md)."""
+    bottoms of what stands on the top and was worse on the selection split (results/select_trials.json)."""
     support = np.zeros(points.shape[:2], bool)
     with np.errstate(invalid="ignore"):
         for p in planes:
