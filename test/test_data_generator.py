@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import filecmp
+import itertools
 import math
 from pathlib import Path
 
@@ -191,6 +192,9 @@ def test_same_seed_same_bytes_whatever_the_workers(tmp_path, split_dir):
 
 
 def test_splits_never_share_scene_seeds():
-    seeds = {split: {scene_seed(split, 0, i) for i in range(2000)} for split in ("train", "val", "test")}
-    assert not seeds["train"] & seeds["val"] and not seeds["train"] & seeds["test"] and not seeds["val"] & seeds["test"]
+    names = ("train", "val", "test", "select")  # select: the split for choosing settings (select_trials.json)
+    seeds = {split: {scene_seed(split, 0, i) for i in range(2000)} for split in names}
+    for a, b in itertools.combinations(names, 2):
+        assert not seeds[a] & seeds[b], (a, b)
     assert math.isclose(len(seeds["train"]), 2000)
+    assert {scene_seed(split, 7, 0) & 3 for split in names} == {0, 1, 2, 3}  # the low bits name the split
