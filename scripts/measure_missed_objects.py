@@ -41,9 +41,8 @@ def stage(engine, regions, gt: np.ndarray) -> str:
     score = probs[:, 1:].max(1)
     if score[good].max() < engine.score_threshold:
         return "below score threshold"
-    args = (regions.proposals, probs, regions.objects, engine.score_threshold)
-    heads = {g[0] for g, _, _ in select_regions(*args, engine.max_objects)}
-    every = select_regions(*args, 10 ** 6)
+    every = select_regions(regions.proposals, probs, regions.objects, engine.score_threshold, len(probs))
+    heads = {g[0] for g, _, _ in every[:engine.max_objects]}  # what select_regions keeps under the cap
     if heads & set(good):
         return "kept, lost later"
     if {g[0] for g, _, _ in every} & set(good):

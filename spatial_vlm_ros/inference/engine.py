@@ -46,7 +46,7 @@ from .object_features import (
     scene_features,
     working_views,
 )
-from .piece_pairs import Piece, pair_features, piece_groups, touching_pairs
+from .piece_pairs import pair_table, piece_groups
 from .preprocess import check_frame, depth_tensor, rgb_tensor
 from .questions import ParsedQuestion, QuestionError, parse_question
 from .region_inputs import region_inputs
@@ -314,12 +314,9 @@ class SpatialVLMEngine:
         """Of touching detections the piece head judges one object, only the best-scored is kept (the
         first: detections come best first). Keeping their union instead was worse on val: its box and
         colour often took in a piece's strays (results/val_trials.json, seventh_session)."""
-        pairs = touching_pairs(masks)
+        pairs, feats = pair_table(masks, boxes, objects, views[1][..., 2])
         if not pairs:
             return boxes, masks, objects
-        pieces = [Piece(m, b, o.color, o.geometry) for m, b, o in zip(masks, boxes, objects, strict=True)]
-        depth = views[1][..., 2]
-        feats = np.stack([pair_features(pieces[i], pieces[j], depth) for i, j in pairs])
         same = torch.sigmoid(self.model.piece_head(torch.from_numpy(feats).to(self.device, self.dtype)))
         groups = piece_groups(len(masks), pairs, same.float().cpu().numpy(), self.config.piece_head_threshold)
         keep = [g[0] for g in groups]

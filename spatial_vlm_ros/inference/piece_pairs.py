@@ -20,13 +20,15 @@ from functools import cached_property
 
 import numpy as np
 from scipy.ndimage import binary_dilation, binary_erosion
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
 from spatial_vlm_ros.model.configuration_spatial_vlm import PIECE_PAIR_DIM
 
 from .detection_decode import DecodedBox
 from .region_selection import chromaticity, touch_zone
 
-__all__ = ["PIECE_PAIR_DIM", "Piece", "piece_groups", "pair_features", "touching_pairs"]
+__all__ = ["PIECE_PAIR_DIM", "Piece", "pair_features", "pair_table", "piece_groups", "touching_pairs"]
 _EIGHT = np.ones((3, 3), bool)
 
 
@@ -53,6 +55,17 @@ def touching_pairs(masks: list[np.ndarray]) -> list[tuple[int, int]]:
     """(i, j), i < j, of masks that touch (region_selection.touching, each mask grown once)."""
     zones = [touch_zone(m) for m in masks]
     return [(i, j) for i in range(len(masks)) for j in range(i + 1, len(masks)) if (zones[i] & masks[j]).any()]
+
+
+def pair_table(masks: list[np.ndarray], boxes: list[DecodedBox], objects: list, depth_small: np.ndarray
+               ) -> tuple[list[tuple[int, int]], np.ndarray]:
+    """The touching pairs of kept detections (masks, boxes and object_features.ObjectPoints, one each) and
+    their (len(pairs), PIECE_PAIR_DIM) float32 features: what the engine asks the piece head about and
+    what it is trained on (spatial_vlm_training.distill.piece_data)."""
+    pieces = [Piece(m, b, o.color, o.geometry) for m, b, o in zip(masks, boxes, objects, strict=True)]
+    pairs = touching_pairs(masks)
+    feats = [pair_features(pieces[i], pieces[j], depth_small) for i, j in pairs]
+    return pairs, np.asarray(feats, np.float32).reshape(-1, PIECE_PAIR_DIM)
 
 
 def pair_features(a: Piece, b: Piece, depth_small: np.ndarray) -> np.ndarray:
@@ -92,21 +105,12 @@ def pair_features(a: Piece, b: Piece, depth_small: np.ndarray) -> np.ndarray:
 
 
 def piece_groups(n: int, pairs: list[tuple[int, int]], same: np.ndarray, threshold: float) -> list[list[int]]:
-    """Union of the pairs judged one object (P >= threshold) -> groups of indices, each in index order,
-    ordered by their first member (so the best-scored piece of a group leads it)."""
-    parent = list(range(n))
-
-    def root(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    for (i, j), p in zip(pairs, same, strict=True):
-        if p >= threshold:
-            ri, rj = root(i), root(j)
-            parent[max(ri, rj)] = min(ri, rj)
+    """Connected components of the pairs judged one object (P >= threshold) -> groups of indices, each in
+    index order, ordered by their first member (so the best-scored piece of a group leads it)."""
+    linked = np.array([pair for pair, p in zip(pairs, same, strict=True) if p >= threshold], np.int64).reshape(-1, 2)
+    graph = coo_matrix((np.ones(len(linked)), (linked[:, 0], linked[:, 1])), shape=(n, n))
+    _, label = connected_components(graph, directed=False)
     groups: dict[int, list[int]] = {}
     for i in range(n):
-        groups.setdefault(root(i), []).append(i)
+        groups.setdefault(int(label[i]), []).append(i)
     return sorted(groups.values(), key=lambda g: g[0])

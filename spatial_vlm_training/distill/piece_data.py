@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from spatial_vlm_ros.inference.engine import SpatialVLMEngine, load_engine
 from spatial_vlm_ros.inference.object_features import WORK_SIZE
-from spatial_vlm_ros.inference.piece_pairs import PIECE_PAIR_DIM, Piece, pair_features, touching_pairs
+from spatial_vlm_ros.inference.piece_pairs import PIECE_PAIR_DIM, pair_table
 from spatial_vlm_training.data.resize import frame_from_sample
 from spatial_vlm_training.data.sample import SceneSample, iter_samples
 
@@ -48,14 +48,9 @@ def frame_pairs(engine: SpatialVLMEngine, sample: SceneSample) -> tuple[np.ndarr
         return np.zeros((0, PIECE_PAIR_DIM), np.float32), np.zeros(0, bool)
     _, instance = sample.load_gt()
     instance = cv2.resize(instance, WORK_SIZE, interpolation=cv2.INTER_NEAREST)
-    pieces = [Piece(m, b, o.color, o.geometry)
-              for m, b, o in zip(regions.kept_masks, regions.kept_boxes, regions.kept_objects, strict=True)]
-    owner = [majority_instance(instance, p.mask) for p in pieces]
-    depth = regions.views[1][..., 2]
-    pairs = touching_pairs([p.mask for p in pieces])
-    feats = [pair_features(pieces[i], pieces[j], depth) for i, j in pairs]
-    same = [owner[i] == owner[j] > 0 for i, j in pairs]
-    return np.asarray(feats, np.float32).reshape(-1, PIECE_PAIR_DIM), np.asarray(same, bool)
+    pairs, feats = pair_table(regions.kept_masks, regions.kept_boxes, regions.kept_objects, regions.views[1][..., 2])
+    owner = [majority_instance(instance, m) for m in regions.kept_masks]
+    return feats, np.asarray([owner[i] == owner[j] > 0 for i, j in pairs], bool)
 
 
 _ENGINE: SpatialVLMEngine | None = None
