@@ -10,6 +10,9 @@
   `answer misnamed` (detected, but its colour + category differ from the expected answer's);
 - `relation`: every object involved was found, resolved and named right; the judgement itself is wrong.
 
+It also splits every question (right or wrong) by whether the objects it names were all detected, so the
+accuracy the language path reaches on what detection gives it reads apart from detection's share.
+
     scripts/measure_answer_errors_val.py VAL_DIR [MODEL_DIR] [FRAMES] [OUT_JSON]"""
 from __future__ import annotations
 
@@ -39,9 +42,13 @@ def matched(detections, obj) -> int:
     return best if best >= 0 and scores[best] >= 0.5 else -1
 
 
+def named_objects(q, objects) -> list:
+    """The ground-truth objects a question names (its subject, and its object when it has one)."""
+    return [objects[q.subject]] + ([objects[q.object]] if q.object else [])
+
+
 def cause(q, objects, detections) -> str:
-    named = [objects[q.subject]] + ([objects[q.object]] if q.object else [])
-    found = [matched(detections, o) for o in named]
+    found = [matched(detections, o) for o in named_objects(q, objects)]
     if min(found) < 0:
         return "missed"
     said = resolve(q.question, detections)
@@ -67,6 +74,7 @@ def main(argv: list[str]) -> int:
     val, model, frames = args.val, args.model, args.frames
     engine = load_engine(model)
     total, wrong, causes = Counter(), Counter(), Counter()
+    found_n, found_right = Counter(), Counter()  # keyed (kind, "found" | "missed")
     for s in tqdm(list(iter_samples(val, frames)), desc="answers", unit="frame"):
         frame = frame_from_sample(s)
         scene = engine.infer(frame)
@@ -75,7 +83,12 @@ def main(argv: list[str]) -> int:
             key = f"{q.type}/{q.kind}"
             total[key] += 1
             a = engine.answer(frame, scene, q.question)
-            if a.success and answer_correct(a.text, q.answer, q.kind):
+            right = a.success and answer_correct(a.text, q.answer, q.kind)
+            all_found = min(matched(scene.detections, o) for o in named_objects(q, objects)) >= 0
+            seen = (key, "found" if all_found else "missed")
+            found_n[seen] += 1
+            found_right[seen] += right
+            if right:
                 continue
             wrong[key] += 1
             why = cause(q, objects, scene.detections)
@@ -84,6 +97,8 @@ def main(argv: list[str]) -> int:
            "by_kind": {k: {"questions": n, "wrong": wrong[k],
                            "causes": {c: causes[(k, c)] for c in CAUSES}}
                        for k, n in sorted(total.items())}}
+    out["by_detection"] = {f"{k}/{seen}": {"questions": n, "accuracy": found_right[(k, seen)] / n}
+                           for (k, seen), n in sorted(found_n.items())}
     all_wrong = sum(wrong.values())
     out["accuracy"] = 1 - all_wrong / max(1, sum(total.values()))
     out["share_of_wrong"] = {c: sum(v for (_, cc), v in causes.items() if cc == c) / max(1, all_wrong)

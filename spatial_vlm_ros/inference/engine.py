@@ -46,6 +46,7 @@ from .object_features import (
     scene_features,
     working_views,
 )
+from .pair_consistency import A_ON_B, B_ON_A, NEAR, TOUCHING, consistent
 from .piece_pairs import pair_table, piece_groups
 from .preprocess import check_frame, depth_tensor, rgb_tensor
 from .questions import ParsedQuestion, QuestionError, parse_question
@@ -378,8 +379,9 @@ class SpatialVLMEngine:
         """"Which object is closest to (farthest from) the X?" from the model's own pair answers: the
         object the model judges most (least) in contact with and near the X. The LM alone must compare
         every pair and then spell the winner's name, which it learned poorly (val: 40 % vs 54 % this
-        way, results/answering_val.json), and this answer always agrees with the published relations. None when the question is
-        not a superlative or the X is not among the detections."""
+        way, results/answering_val.json). It ranks by the judgements as the LM made them, not as published
+        (pair_consistency): agreed, they saturate into ties. None when the question is not a superlative or
+        the X is not among the detections."""
         names = state.descriptions
         anchored = _anchored(question, state, ("closest", "farthest"))
         if anchored is None or len(names) < 2:
@@ -398,8 +400,8 @@ class SpatialVLMEngine:
 
     def _support_of(self, question: str, state: _FrameState) -> Optional[tuple[str, float]]:
         """"What is the X resting on?" from the model's own pair judgements: the object it judges X most
-        likely on, or the floor when it judges X on none (P < 0.5), so the answer agrees with the published
-        relations. The LM spelling the name instead said "the floor" for most objects on another object;
+        likely on, or the floor when it judges X on none (P < 0.5), from the judgements as the LM made them
+        (the published ones are made to agree, pair_consistency). The LM spelling the name instead said "the floor" for most objects on another object;
         val, 100 support questions (results/val_trials.json, sixth_session): student 70 / 70 / 67 -> 72 / 74
         / 71 right at plane seeds 0 / 1 / 2, and at seed 0 teacher 67 -> 77, K=0 70 -> 77, fixed weights
         74 -> 78. None when the question is not of this kind or the X is not among the detections."""
@@ -498,11 +500,14 @@ class SpatialVLMEngine:
         questions = [RELATION_QUESTIONS[t].format(a=dets[i].description, b=dets[j].description) for t, i, j in asks]
         focus = [(i, j, pair_row[(i, j)], pair_row[(j, i)]) for _, i, j in asks]  # the pair is known exactly
         p_yes = self.yes_probability(questions, state, focus)
-        rels = []
-        for (rtype, i, j), p in zip(asks, p_yes.tolist(), strict=False):
+        for (rtype, i, j), p in zip(asks, p_yes.tolist(), strict=True):
             state.pair_yes[(rtype, i, j)] = p
             if rtype != RelationType.SUPPORT:  # asked once per unordered pair
                 state.pair_yes[(rtype, j, i)] = p
+        published = _agreed(state.pair_yes, len(dets))
+        rels = []
+        for rtype, i, j in asks:
+            p = published[(rtype, i, j)]
             holds = p >= 0.5
             predicate = "far" if rtype == RelationType.PROXIMITY and not holds else _PREDICATE[rtype]
             if predicate == "far":
@@ -519,6 +524,20 @@ class SpatialVLMEngine:
 
 
 _PREDICATE = {RelationType.PROXIMITY: "near", RelationType.CONTACT: "touching", RelationType.SUPPORT: "on"}
+
+
+def _agreed(judged: dict, n: int) -> dict:
+    """The pair judgements of n objects ((RelationType, i, j) -> P(yes)) made to agree within each pair
+    (pair_consistency), for the published relations: near and touching keyed (i, j) with i < j."""
+    pairs = [(i, j) for i in range(n) for j in range(i + 1, n)]
+    evidence = np.array([[judged[(RelationType.PROXIMITY, i, j)], judged[(RelationType.CONTACT, i, j)],
+                          judged[(RelationType.SUPPORT, i, j)], judged[(RelationType.SUPPORT, j, i)]]
+                         for i, j in pairs], np.float64).reshape(-1, 4)
+    out = {}
+    for (i, j), row in zip(pairs, consistent(evidence).tolist(), strict=True):
+        out[(RelationType.PROXIMITY, i, j)], out[(RelationType.CONTACT, i, j)] = row[NEAR], row[TOUCHING]
+        out[(RelationType.SUPPORT, i, j)], out[(RelationType.SUPPORT, j, i)] = row[A_ON_B], row[B_ON_A]
+    return out
 
 
 def describe(detections: list[Detection], relations: list[Relation]) -> str:
