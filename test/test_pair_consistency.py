@@ -1,5 +1,6 @@
 """A pair's published relations agree with one another: on => touching => near, and not both ways on
-(inference/pair_consistency.py). Answers keep the LM's own judgements."""
+(inference/pair_consistency.py). Yes/no and "closest" answers keep the LM's own judgements; "what is X
+resting on" names the published support (test_region_detection)."""
 from __future__ import annotations
 
 import numpy as np

@@ -84,6 +84,7 @@ class _FrameState:
     pair_index: Optional[np.ndarray] = None  # (P, 2) object slots of each pair token
     detections: list[Detection] = field(default_factory=list)  # one per object slot
     pair_yes: dict = field(default_factory=dict)  # (RelationType, i, j) -> P(yes) of the pair question
+    published: dict = field(default_factory=dict)  # the same made to agree within each pair (pair_consistency)
     regions: Optional[FrameRegions] = None  # what infer scored, for a second look (look_again.py)
 
     @property
@@ -400,8 +401,8 @@ class SpatialVLMEngine:
 
     def _support_of(self, question: str, state: _FrameState) -> Optional[tuple[str, float]]:
         """"What is the X resting on?" from the model's own pair judgements: the object it judges X most
-        likely on, or the floor when it judges X on none (P < 0.5), from the judgements as the LM made them
-        (the published ones are made to agree, pair_consistency). The LM spelling the name instead said "the floor" for most objects on another object;
+        likely on, or the floor when it judges X on none (P < 0.5), from the published judgements (made to
+        agree within each pair, pair_consistency), so the answer is the published support relation. The LM spelling the name instead said "the floor" for most objects on another object;
         val, 100 support questions (results/val_trials.json, sixth_session): student 70 / 70 / 67 -> 72 / 74
         / 71 right at plane seeds 0 / 1 / 2, and at seed 0 teacher 67 -> 77, K=0 70 -> 77, fixed weights
         74 -> 78. None when the question is not of this kind or the X is not among the detections."""
@@ -409,7 +410,7 @@ class SpatialVLMEngine:
         if anchored is None:
             return None
         i = anchored[1]
-        on = [(state.pair_yes.get((RelationType.SUPPORT, i, j), 0.0), j) for j in range(len(state.detections)) if j != i]
+        on = [(state.published.get((RelationType.SUPPORT, i, j), 0.0), j) for j in range(len(state.detections)) if j != i]
         p, j = max(on, default=(0.0, -1))
         if p >= 0.5:
             return f"the {state.descriptions[j]}", float(p)
@@ -504,7 +505,7 @@ class SpatialVLMEngine:
             state.pair_yes[(rtype, i, j)] = p
             if rtype != RelationType.SUPPORT:  # asked once per unordered pair
                 state.pair_yes[(rtype, j, i)] = p
-        published = _agreed(state.pair_yes, len(dets))
+        published = state.published = _agreed(state.pair_yes, len(dets))
         rels = []
         for rtype, i, j in asks:
             p = published[(rtype, i, j)]

@@ -6,10 +6,11 @@ on => touching => near, and two objects do not each rest on the other (the groun
 obeys this). The four judgements are read as independent evidence and conditioned on the five joint
 states these rules allow; each relation then gets its probability over those states.
 
-Only the published relations are made to agree. Answers keep the judgements as the LM made them:
-agreeing them too cost the K=0 student 0.6 proximity and 0.4 contact points on the selection split
-(results/select_trials.json, pair_consistency), and "which is closest" ranks by the raw judgements,
-which do not saturate into ties.
+The published relations and "what is X resting on?" (which names the published support) use the agreed
+probabilities; on the selection split that answer gained 2.75 points for the student and 1.75 for K=0
+(results/select_trials.json, ninth_session). Yes/no answers and "which is closest" keep the judgements as
+the LM made them: agreeing yes/no answers too cost the K=0 student 0.6 proximity and 0.4 contact points
+(pair_consistency, eighth session), and agreed values saturate into ties that "closest" cannot rank.
 """
 from __future__ import annotations
 
