@@ -46,7 +46,7 @@ from .object_features import (
     scene_features,
     working_views,
 )
-from .pair_consistency import A_ON_B, B_ON_A, NEAR, TOUCHING, consistent
+from .pair_consistency import agreed_judgements
 from .piece_pairs import pair_table, piece_groups
 from .preprocess import check_frame, depth_tensor, rgb_tensor
 from .questions import ParsedQuestion, QuestionError, parse_question
@@ -505,7 +505,7 @@ class SpatialVLMEngine:
             state.pair_yes[(rtype, i, j)] = p
             if rtype != RelationType.SUPPORT:  # asked once per unordered pair
                 state.pair_yes[(rtype, j, i)] = p
-        published = state.published = _agreed(state.pair_yes, len(dets))
+        published = state.published = agreed_judgements(state.pair_yes, len(dets))
         rels = []
         for rtype, i, j in asks:
             p = published[(rtype, i, j)]
@@ -525,20 +525,6 @@ class SpatialVLMEngine:
 
 
 _PREDICATE = {RelationType.PROXIMITY: "near", RelationType.CONTACT: "touching", RelationType.SUPPORT: "on"}
-
-
-def _agreed(judged: dict, n: int) -> dict:
-    """The pair judgements of n objects ((RelationType, i, j) -> P(yes)) made to agree within each pair
-    (pair_consistency), for the published relations: near and touching keyed (i, j) with i < j."""
-    pairs = [(i, j) for i in range(n) for j in range(i + 1, n)]
-    evidence = np.array([[judged[(RelationType.PROXIMITY, i, j)], judged[(RelationType.CONTACT, i, j)],
-                          judged[(RelationType.SUPPORT, i, j)], judged[(RelationType.SUPPORT, j, i)]]
-                         for i, j in pairs], np.float64).reshape(-1, 4)
-    out = {}
-    for (i, j), row in zip(pairs, consistent(evidence).tolist(), strict=True):
-        out[(RelationType.PROXIMITY, i, j)], out[(RelationType.CONTACT, i, j)] = row[NEAR], row[TOUCHING]
-        out[(RelationType.SUPPORT, i, j)], out[(RelationType.SUPPORT, j, i)] = row[A_ON_B], row[B_ON_A]
-    return out
 
 
 def describe(detections: list[Detection], relations: list[Relation]) -> str:

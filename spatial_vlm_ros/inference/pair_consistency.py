@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .types import RelationType
+
 # Columns: near, touching, a on b, b on a. Rows: every assignment the rules allow.
 ALLOWED_STATES = np.array([
     [0, 0, 0, 0],
@@ -37,3 +39,17 @@ def consistent(p: np.ndarray) -> np.ndarray:
     weights = np.exp(joint - joint.max(-1, keepdims=True))
     weights /= weights.sum(-1, keepdims=True)
     return weights @ ALLOWED_STATES
+
+
+def agreed_judgements(judged: dict, n: int) -> dict:
+    """The pair judgements of n objects ((RelationType, i, j) -> P(yes); near and touching keyed both
+    ways, support each way) made to agree within each pair: near and touching keyed (i, j) with i < j."""
+    pairs = [(i, j) for i in range(n) for j in range(i + 1, n)]
+    evidence = np.array([[judged[(RelationType.PROXIMITY, i, j)], judged[(RelationType.CONTACT, i, j)],
+                          judged[(RelationType.SUPPORT, i, j)], judged[(RelationType.SUPPORT, j, i)]]
+                         for i, j in pairs], np.float64).reshape(-1, 4)
+    out = {}
+    for (i, j), row in zip(pairs, consistent(evidence).tolist(), strict=True):
+        out[(RelationType.PROXIMITY, i, j)], out[(RelationType.CONTACT, i, j)] = row[NEAR], row[TOUCHING]
+        out[(RelationType.SUPPORT, i, j)], out[(RelationType.SUPPORT, j, i)] = row[A_ON_B], row[B_ON_A]
+    return out
