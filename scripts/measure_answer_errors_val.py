@@ -47,8 +47,8 @@ def named_objects(q, objects) -> list:
     return [objects[q.subject]] + ([objects[q.object]] if q.object else [])
 
 
-def cause(q, objects, detections) -> str:
-    found = [matched(detections, o) for o in named_objects(q, objects)]
+def cause(q, objects, detections, found: list[int]) -> str:
+    """`found`: the detection of each of the question's named_objects (matched), -1 where none."""
     if min(found) < 0:
         return "missed"
     said = resolve(q.question, detections)
@@ -84,14 +84,14 @@ def main(argv: list[str]) -> int:
             total[key] += 1
             a = engine.answer(frame, scene, q.question)
             right = a.success and answer_correct(a.text, q.answer, q.kind)
-            all_found = min(matched(scene.detections, o) for o in named_objects(q, objects)) >= 0
-            seen = (key, "found" if all_found else "missed")
+            found = [matched(scene.detections, o) for o in named_objects(q, objects)]
+            seen = (key, "found" if min(found) >= 0 else "missed")
             found_n[seen] += 1
             found_right[seen] += right
             if right:
                 continue
             wrong[key] += 1
-            why = cause(q, objects, scene.detections)
+            why = cause(q, objects, scene.detections, found)
             causes[(key, "missed, looked again" if why == "missed" and a.second_look else why)] += 1
     out = {"data": str(val), "model": str(model), "frames": frames,
            "by_kind": {k: {"questions": n, "wrong": wrong[k],

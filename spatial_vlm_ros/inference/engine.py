@@ -402,10 +402,11 @@ class SpatialVLMEngine:
     def _support_of(self, question: str, state: _FrameState) -> Optional[tuple[str, float]]:
         """"What is the X resting on?" from the model's own pair judgements: the object it judges X most
         likely on, or the floor when it judges X on none (P < 0.5), from the published judgements (made to
-        agree within each pair, pair_consistency), so the answer is the published support relation. The LM spelling the name instead said "the floor" for most objects on another object;
-        val, 100 support questions (results/val_trials.json, sixth_session): student 70 / 70 / 67 -> 72 / 74
-        / 71 right at plane seeds 0 / 1 / 2, and at seed 0 teacher 67 -> 77, K=0 70 -> 77, fixed weights
-        74 -> 78. None when the question is not of this kind or the X is not among the detections."""
+        agree within each pair, pair_consistency), so the answer is the published support relation. The LM
+        spelling the name instead said "the floor" for most objects on another object; val, 100 support
+        questions (results/val_trials.json, sixth_session): student 70 / 70 / 67 -> 72 / 74 / 71 right at
+        plane seeds 0 / 1 / 2, and at seed 0 teacher 67 -> 77, K=0 70 -> 77, fixed weights 74 -> 78. None
+        when the question is not of this kind or the X is not among the detections."""
         anchored = _anchored(question, state, ("support_of",))
         if anchored is None:
             return None
