@@ -55,6 +55,11 @@ for name in teacher student student_k0 student_fixed; do
     svlm train-pieces --model "$work/${name}_rh" --data "$work/train" --val "$work/val" --out "$work/${name}_rh" \
       --frames 1200
 done
+# Shade heads: each model learns to tell white, gray and black apart by the brightness of its own detections.
+for name in teacher student student_k0 student_fixed; do
+  [ -f "$work/${name}_rh/shade_summary.json" ] || \
+    svlm train-shades --model "$work/${name}_rh" --data "$work/train" --val "$work/val" --out "$work/${name}_rh"
+done
 
 svlm report --teacher "$work/teacher_rh" --student "$work/student_rh" --student-k0 "$work/student_k0_rh" \
   --student-fixed "$work/student_fixed_rh" --data "$work/test" --out results --limit "${EVAL_FRAMES:-100}"
@@ -64,6 +69,6 @@ for m in student teacher; do
   mkdir -p "resource/models/$m"
   cp -r "$work/${m}_rh/config.json" "$work/${m}_rh/model.safetensors" "$work/${m}_rh/tokenizer" \
     "$work/${m}_rh/train_summary.json" "$work/${m}_rh/region_summary.json" "$work/${m}_rh/piece_summary.json" \
-    "resource/models/$m/"
+    "$work/${m}_rh/shade_summary.json" "resource/models/$m/"
 done
 echo "done: resource/models/{student,teacher}, results/reproduction.md"

@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "distill": ("spatial_vlm_training.distill.cli_distill", "distill the student from a teacher"),
     "train-regions": ("spatial_vlm_training.distill.region_train", "train (or distill) a model's region detection head"),
     "train-pieces": ("spatial_vlm_training.distill.piece_train", "train a model's head that joins pieces of one object"),
+    "train-shades": ("spatial_vlm_training.distill.shade_train", "train a model's head that tells white, gray and black apart"),
     "eval": ("spatial_vlm_training.eval.cli", "score a model (or the geometric oracle) on a split"),
     "report": ("spatial_vlm_training.distill.report", "write results/reproduction.{md,json}"),
     "pseudo-label": ("spatial_vlm_training.data.pseudo_label", "label an unlabeled RGB-D recording with a detector teacher"),

@@ -46,6 +46,19 @@ def teacher_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
+def bare_model_dir(tmp_path_factory) -> Path:
+    """A tiny saved model with no region head: what the commands that add a head to one must refuse."""
+    from spatial_vlm_ros.model.build import new_model, save_model, tokenizer_for
+    from spatial_vlm_ros.model.configuration_spatial_vlm import DEFAULT_CATEGORIES, DEFAULT_COLORS
+
+    tok = tokenizer_for([], DEFAULT_CATEGORIES, DEFAULT_COLORS)
+    model = new_model(tok, image_height=48, image_width=64, encoder_dim=32, encoder_depth=2, encoder_heads=2, dpt_dim=8,
+                      detection_dim=8, lm_hidden_size=32, lm_layers=1, lm_heads=2, lm_intermediate_size=64,
+                      use_roi_features=False)
+    return save_model(model, tok, tmp_path_factory.mktemp("bare"))
+
+
+@pytest.fixture(scope="session")
 def generated_split(tmp_path_factory):
     """Factory for small freshly generated splits (the procedural generator, svlm-scenes-1 format)."""
     def make(split: str, seed: int, n_scenes: int, **kwargs) -> Path:

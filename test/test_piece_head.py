@@ -119,20 +119,14 @@ def test_engine_keeps_the_best_piece_and_the_switch_turns_it_off(student_dir, pi
     assert never.drop_pieces and [len(never.infer(f).detections) for f in frames] == counts_apart
 
 
-def test_train_pieces_cli_one_line_errors(piece_splits, tmp_path, capsys):
+def test_train_pieces_cli_one_line_errors(bare_model_dir, piece_splits, tmp_path, capsys):
     from spatial_vlm_ros.cli import main
-    from spatial_vlm_ros.model.build import new_model, tokenizer_for
-    from spatial_vlm_ros.model.configuration_spatial_vlm import DEFAULT_CATEGORIES, DEFAULT_COLORS
 
-    tok = tokenizer_for([], DEFAULT_CATEGORIES, DEFAULT_COLORS)
-    bare = save_model(new_model(tok, image_height=48, image_width=64, encoder_dim=32, encoder_depth=2, encoder_heads=2,
-                                dpt_dim=8, detection_dim=8, lm_hidden_size=32, lm_layers=1, lm_heads=2,
-                                lm_intermediate_size=64, use_roi_features=False), tok, tmp_path / "bare")
-    rc = main(["train-pieces", "--model", str(bare), "--data", str(piece_splits["train"]), "--val",
+    rc = main(["train-pieces", "--model", str(bare_model_dir), "--data", str(piece_splits["train"]), "--val",
                str(piece_splits["val"]), "--out", str(tmp_path / "o")])
     assert rc != 0
     err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("spatial-vlm")]
-    assert len(err) == 1 and "no region head" in err[0] and str(bare) in err[0]
+    assert len(err) == 1 and "no region head" in err[0] and str(bare_model_dir) in err[0]
 
 
 def test_committed_models_carry_a_piece_head_chosen_on_val(repo_root):

@@ -53,6 +53,7 @@ from .questions import ParsedQuestion, QuestionError, parse_question
 from .region_inputs import region_inputs
 from .region_proposals import ProposalConfig, mask_box, region_proposals
 from .region_selection import select_regions
+from .shade_inputs import reshade, shade_features, shade_indices
 from .types import (
     DEFAULT_SCORE_THRESHOLD,
     Answer,
@@ -221,7 +222,7 @@ class SpatialVLMEngine:
                                views=views, objects=objects)
         timings["features"], t = _lap(t)
 
-        state, color_probs = self._tokens(enc, boxes, feats)
+        state, color_probs = self._tokens(enc, boxes, feats, views[0], masks)
         detections = self._detections(boxes, color_probs, feats, frame.up, w, h)
         state.pair_index = feats.pair_index
         state.detections = detections
@@ -348,7 +349,7 @@ class SpatialVLMEngine:
             return state
         feats = scene_features(frame.rgb, frame.depth, frame.intrinsics, frame.up, masks, thresholds=self.thresholds,
                                views=regions.views, objects=objects)
-        looked, color_probs = self._tokens(regions.encoded, boxes, feats)
+        looked, color_probs = self._tokens(regions.encoded, boxes, feats, regions.views[0], masks)
         w, h = frame.size
         looked.detections = self._detections(boxes, color_probs, feats, frame.up, w, h)
         looked.pair_index = feats.pair_index
@@ -448,8 +449,10 @@ class SpatialVLMEngine:
         conf = np.where(valid, 1.0, conf).astype(np.float32)
         return full, conf
 
-    def _tokens(self, enc, boxes: list[DecodedBox], feats: SceneFeatures) -> tuple[_FrameState, np.ndarray]:
-        """-> (frame state, (N, colours) colour probabilities of the objects)."""
+    def _tokens(self, enc, boxes: list[DecodedBox], feats: SceneFeatures, rgb_small: np.ndarray,
+                masks: list[np.ndarray]) -> tuple[_FrameState, np.ndarray]:
+        """-> (frame state, (N, colours) colour probabilities of the objects, re-decided among the shades
+        by the shade head when the model has one)."""
         cfg = self.config
         n_cat = len(cfg.categories)
         # Category evidence as in training (smoothed one-hot), not the raw peak scores, so the object
@@ -461,6 +464,12 @@ class SpatialVLMEngine:
         objects = collate_objects([item], n_cat).to(self.device, self.dtype)
         tokens, pairs, color_logits = self.model.object_tokens(enc, objects)
         probs = color_logits[0, : len(boxes)].float().softmax(-1).cpu().numpy()
+        if self.model.shade_head is not None and len(boxes):
+            shades = shade_indices(cfg.colors, cfg.shade_colors)
+            x, rows = shade_features(probs, rgb_small, masks, shades)
+            if len(rows):
+                logits = self.model.shade_head(torch.from_numpy(x).to(self.device, self.dtype)).float().cpu().numpy()
+                probs = reshade(probs, rows, logits, shades)
         return _FrameState(tokens, objects.mask, pairs, objects.pair_mask), probs
 
     def _detections(self, boxes: list[DecodedBox], color_probs: np.ndarray, feats: SceneFeatures, up, w: int, h: int

@@ -12,6 +12,7 @@ PAIR_FEATURE_DIM = 12
 REGION_CHANNELS = 5  # RGB, proposal mask, depth relative to the region's median (inference.region_inputs)
 REGION_SCALAR_DIM = OBJECT_GEOMETRY_DIM + OBJECT_COLOR_DIM + 5
 PIECE_PAIR_DIM = 20  # spatial_vlm_ros.inference.piece_pairs.pair_features
+SHADE_BRIGHTNESS_DIM = 6  # spatial_vlm_ros.inference.shade_inputs.BRIGHTNESS_PERCENTILES
 
 
 class SpatialVLMConfig(PretrainedConfig):
@@ -69,6 +70,8 @@ class SpatialVLMConfig(PretrainedConfig):
         use_piece_head: bool = False,
         piece_head_hidden: int = 32,
         piece_head_threshold: float = 0.5,
+        use_shade_head: bool = False,
+        shade_colors: list[str] | None = None,
         **kwargs,
     ):
         self.image_height = image_height
@@ -130,6 +133,11 @@ class SpatialVLMConfig(PretrainedConfig):
         self.use_piece_head = use_piece_head
         self.piece_head_hidden = piece_head_hidden
         self.piece_head_threshold = piece_head_threshold
+        # Shade head: re-decides between the colours that differ only in brightness (white, gray, black)
+        # from the brightness of the object's best-lit pixels, trained on the model's own detections
+        # (spatial-vlm train-shades).
+        self.use_shade_head = use_shade_head
+        self.shade_colors = list(shade_colors) if shade_colors else ["white", "gray", "black"]
         # Through the base class, as transformers' own configs do: 4.x's base __init__ resets these three.
         super().__init__(pad_token_id=pad_token_id, bos_token_id=bos_token_id, eos_token_id=eos_token_id, **kwargs)
         self.validate_spatial()
@@ -166,6 +174,8 @@ class SpatialVLMConfig(PretrainedConfig):
             problems.append(f"region_crop_size {self.region_crop_size} is too small for {len(self.region_widths)} pooling stages")
         if not 0.0 < self.piece_head_threshold <= 1.0:
             problems.append(f"piece_head_threshold must be in (0, 1], got {self.piece_head_threshold}")
+        if self.use_shade_head and (len(self.shade_colors) < 2 or not set(self.shade_colors) <= set(self.colors)):
+            problems.append(f"shade_colors {self.shade_colors} must be at least two of colors {self.colors}")
         if self.lm_type not in ("qwen2", "llama"):
             problems.append(f"lm_type must be qwen2 or llama, got {self.lm_type!r}")
         if problems:

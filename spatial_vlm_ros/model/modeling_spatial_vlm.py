@@ -11,9 +11,15 @@ from torch import nn
 from transformers import PreTrainedModel
 from transformers.utils import ModelOutput
 
-from .configuration_spatial_vlm import PIECE_PAIR_DIM, REGION_CHANNELS, REGION_SCALAR_DIM, SpatialVLMConfig
+from .configuration_spatial_vlm import (
+    PIECE_PAIR_DIM,
+    REGION_CHANNELS,
+    REGION_SCALAR_DIM,
+    SHADE_BRIGHTNESS_DIM,
+    SpatialVLMConfig,
+)
 from .encoder import EncoderOutput, GeometryEncoder
-from .heads import CenterNetHead, DPTDepthHead, LanguageHead, PieceHead, RegionHead, SegmentationHead
+from .heads import CenterNetHead, DPTDepthHead, LanguageHead, PieceHead, RegionHead, SegmentationHead, ShadeHead
 from .hidden_cot import HiddenCoT
 from .object_tokens import ObjectInputs, ObjectTokenizer
 
@@ -76,6 +82,7 @@ class SpatialVLM(PreTrainedModel):
         self.region_head = (RegionHead(REGION_CHANNELS, REGION_SCALAR_DIM, c.region_widths, c.region_hidden, len(c.categories))
                             if c.use_region_head else None)
         self.piece_head = PieceHead(PIECE_PAIR_DIM, c.piece_head_hidden) if c.use_piece_head else None
+        self.shade_head = ShadeHead(len(c.shade_colors), SHADE_BRIGHTNESS_DIM) if c.use_shade_head else None
         if c.use_language_head:
             self.language_head = LanguageHead(c)
             self.object_tokenizer = ObjectTokenizer(c)

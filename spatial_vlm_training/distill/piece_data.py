@@ -6,22 +6,19 @@ The detections come from the model's engine with the piece head off, so the head
 habits of that model's own region head."""
 from __future__ import annotations
 
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
-import torch
-from tqdm import tqdm
 
-from spatial_vlm_ros.inference.engine import SpatialVLMEngine, load_engine
+from spatial_vlm_ros.inference.engine import SpatialVLMEngine
 from spatial_vlm_ros.inference.object_features import WORK_SIZE
 from spatial_vlm_ros.inference.piece_pairs import PIECE_PAIR_DIM, pair_table
 from spatial_vlm_training.data.resize import frame_from_sample
-from spatial_vlm_training.data.sample import SceneSample, iter_samples
+from spatial_vlm_training.data.sample import SceneSample
 
-from .cache import worker_count
+from .own_detections import map_frames
 
 
 @dataclass
@@ -53,24 +50,12 @@ def frame_pairs(engine: SpatialVLMEngine, sample: SceneSample) -> tuple[np.ndarr
     return feats, np.asarray([owner[i] == owner[j] > 0 for i, j in pairs], bool)
 
 
-_ENGINE: SpatialVLMEngine | None = None
-
-
-def _init_worker(model_dir: str) -> None:
-    global _ENGINE
-    torch.set_num_threads(1)
-    _ENGINE = load_engine(model_dir)
-    _ENGINE.drop_pieces = False
-
-
-def _job(sample: SceneSample) -> tuple[np.ndarray, np.ndarray]:
-    return frame_pairs(_ENGINE, sample)
+def _no_piece_head(engine: SpatialVLMEngine) -> None:
+    engine.drop_pieces = False
 
 
 def collect_pairs(model_dir: Path | str, split_dir: Path | str, limit: int = 0, desc: str = "") -> PiecePairs:
-    samples = list(iter_samples(Path(split_dir), limit or None))
-    with ProcessPoolExecutor(worker_count(), initializer=_init_worker, initargs=(str(model_dir),)) as pool:
-        results = list(tqdm(pool.map(_job, samples, chunksize=4), total=len(samples),
-                            desc=f"piece pairs {desc or Path(split_dir).name}", unit="frame"))
+    results = map_frames(model_dir, split_dir, limit, _no_piece_head, frame_pairs,
+                         f"piece pairs {desc or Path(split_dir).name}")
     return PiecePairs(np.concatenate([r[0] for r in results]), np.concatenate([r[1] for r in results]),
                       np.concatenate([np.full(len(r[1]), i, np.int64) for i, r in enumerate(results)]))

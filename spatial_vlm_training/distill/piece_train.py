@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import time
 from pathlib import Path
 
@@ -19,24 +18,17 @@ from tqdm import tqdm
 
 from spatial_vlm_ros.inference.engine import load_model
 from spatial_vlm_ros.model import SpatialVLM
-from spatial_vlm_ros.model.build import save_model, with_new_head
+from spatial_vlm_ros.model.build import with_new_head
 
+from .own_detections import add_head_arguments, save_with_records
 from .piece_data import PiecePairs, collect_pairs
-
-MODEL_FILES = {"config.json", "model.safetensors", "tokenizer"}  # what save_model writes
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", required=True, type=Path, help="saved SpatialVLM folder with a region head")
-    parser.add_argument("--data", required=True, type=Path, help="training split")
-    parser.add_argument("--val", required=True, type=Path, help="validation split (threshold choice)")
-    parser.add_argument("--out", required=True, type=Path)
-    parser.add_argument("--frames", type=int, default=1200, help="training frames (0 = the whole split)")
-    parser.add_argument("--val-frames", type=int, default=200)
+    add_head_arguments(parser, frames=1200, val_use="threshold choice")
     parser.add_argument("--epochs", type=int, default=300, help="full-batch epochs")
     parser.add_argument("--hidden", type=int, help="hidden size of a new head (default: the config's)")
     parser.add_argument("--lr", type=float, default=3e-3)
-    parser.add_argument("--seed", type=int, default=0)
 
 
 def with_piece_head(path: Path, hidden: int | None = None) -> tuple[SpatialVLM, object]:
@@ -120,11 +112,7 @@ def run(args: argparse.Namespace) -> int:
     summary.update(threshold=threshold, val_net_right=net, val=pair_metrics(prob, val.same, threshold),
                    train=pair_metrics(predict(model, train), train.same, threshold), source_model=str(args.model),
                    data=str(args.data), val_split=str(args.val), frames=args.frames, val_frames=args.val_frames)
-    save_model(model, tokenizer, args.out)
-    if args.model.resolve() != args.out.resolve():  # the model's training records travel with it
-        for extra in args.model.iterdir():
-            if extra.name not in MODEL_FILES and extra.is_file():
-                shutil.copyfile(extra, args.out / extra.name)
+    save_with_records(model, tokenizer, args.model, args.out)
     (args.out / "piece_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     v = summary["val"]
     print(f"piece head ({summary['parameters']} parameters, {len(train)} train pairs) -> {args.out}; threshold "
