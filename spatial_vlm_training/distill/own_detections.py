@@ -31,7 +31,6 @@ def add_head_arguments(parser: argparse.ArgumentParser, frames: int, val_use: st
     parser.add_argument("--out", required=True, type=Path)
     parser.add_argument("--frames", type=int, default=frames, help="training frames (0 = the whole split)")
     parser.add_argument("--val-frames", type=int, default=200)
-    parser.add_argument("--seed", type=int, default=0)
 
 
 _ENGINE: SpatialVLMEngine | None = None

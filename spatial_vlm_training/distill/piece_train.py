@@ -29,6 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--epochs", type=int, default=300, help="full-batch epochs")
     parser.add_argument("--hidden", type=int, help="hidden size of a new head (default: the config's)")
     parser.add_argument("--lr", type=float, default=3e-3)
+    parser.add_argument("--seed", type=int, default=0)
 
 
 def with_piece_head(path: Path, hidden: int | None = None) -> tuple[SpatialVLM, object]:

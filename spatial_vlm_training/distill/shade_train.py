@@ -41,12 +41,12 @@ def with_shade_head(path: Path) -> tuple[SpatialVLM, object]:
         raise ValueError(f"{path}: {exc}") from exc
 
 
-def fit_shade_head(model: SpatialVLM, train: ShadeExamples, l2: float, seed: int) -> dict:
-    """Only the shade head learns: its standardisation from the labelled examples, then its weights."""
+def fit_shade_head(model: SpatialVLM, train: ShadeExamples, l2: float) -> dict:
+    """Only the shade head learns: its standardisation from the labelled examples, then its weights
+    (full-batch L-BFGS from zeros, so there is no seed)."""
     known = train.label >= 0
     if len(np.unique(train.label[known])) < 2:
         raise ValueError("the training detections need at least two different shades")
-    torch.manual_seed(seed)
     head = model.shade_head
     x = torch.from_numpy(train.features[known]).double()
     y = torch.from_numpy(train.label[known])
@@ -87,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     model, tokenizer = with_shade_head(args.model)
     train = collect_shades(args.model, args.data, args.frames, desc="train")
     val = collect_shades(args.model, args.val, args.val_frames, desc="val")
-    summary = fit_shade_head(model, train, args.l2, args.seed)
+    summary = fit_shade_head(model, train, args.l2)
     summary.update(train=shade_accuracy(model, train), val=shade_accuracy(model, val), shades=model.config.shade_colors,
                    source_model=str(args.model), data=str(args.data), val_split=str(args.val), frames=args.frames,
                    val_frames=args.val_frames)
