@@ -5,7 +5,9 @@ import numpy as np
 import pytest
 
 from spatial_vlm_ros.inference.geometry import (
+    backproject,
     find_scene_planes,
+    fit_dominant_planes,
     oriented_box_gap,
     robust_surface_gap,
     support_gap,
@@ -60,11 +62,23 @@ def scene():
 
 
 def test_floor_and_wall_are_found_as_structure(scene):
-    from spatial_vlm_ros.inference.geometry import backproject
-
     planes = find_scene_planes(backproject(scene[0], K), UP)
     assert planes.floor is not None and abs(planes.floor.offset - FLOOR_Y) < 0.02
     assert len(planes.walls) == 1 and abs(abs(planes.walls[0].normal[2]) - 1) < 0.02
+
+
+def test_plane_fit_is_repeatable_and_exact_on_a_noisy_floor_and_wall(scene):
+    rng = np.random.default_rng(0)
+    depth = scene[0] * (1 + rng.normal(0, 0.003, scene[0].shape)).astype(np.float32)  # ~7 mm at 2.5 m
+    points = backproject(depth, K)
+    runs = [fit_dominant_planes(points, seed=3) for _ in range(3)]
+    assert all([(tuple(p.normal), p.offset) for p in r] == [(tuple(p.normal), p.offset) for p in runs[0]]
+               for r in runs[1:])  # same points, same seed: the same planes, bit for bit
+    floor = next(p for p in runs[0] if abs(p.normal @ UP) > 0.99)
+    wall = next(p for p in runs[0] if abs(p.normal[2]) > 0.99)
+    assert abs(floor.offset - FLOOR_Y) < 0.01 and abs(wall.offset - 4.0) < 0.03  # least-squares refit
+    assert all(p.offset > 0 for p in runs[0])  # the camera on each plane's positive side
+    assert fit_dominant_planes(points, seed=4) != [] and fit_dominant_planes(points[:5, :5]) == []
 
 
 def test_a_noisy_floor_cut_into_ransac_slabs_is_one_floor(scene):

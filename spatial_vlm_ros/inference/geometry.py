@@ -252,31 +252,59 @@ class PlaneFit:
 
 def fit_dominant_planes(points: np.ndarray, max_planes: int = 6, distance_m: float = 0.02, min_fraction: float = 0.02,
                         voxel_m: float = 0.04, seed: int = 0, iterations: int = 150) -> list[PlaneFit]:
-    """Large planes (floor, walls, table tops) by sequential RANSAC on a voxel-downsampled cloud."""
+    """Large planes (floor, walls, table tops) by sequential RANSAC on a voxel-downsampled cloud (Open3D),
+    each refit by least squares to its inliers. The same points and seed always give the same planes."""
     import open3d as o3d
 
     pts = valid_points(points)
     if len(pts) < 100:
         return []
-    o3d.utility.random.seed(seed)
-    cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(pts.astype(np.float64))).voxel_down_sample(voxel_m)
-    total = len(cloud.points)
+    cloud = np.asarray(o3d.geometry.PointCloud(o3d.utility.Vector3dVector(pts.astype(np.float64)))
+                       .voxel_down_sample(voxel_m).points)
+    total = len(cloud)
+    rng = np.random.default_rng(seed)
     planes: list[PlaneFit] = []
     for _ in range(max_planes):
-        if len(cloud.points) < 50:
+        if len(cloud) < 50:
             break
-        model, inliers = cloud.segment_plane(distance_threshold=distance_m, ransac_n=3, num_iterations=iterations)
-        frac = len(inliers) / total
+        n, d, inliers = _ransac_plane(cloud, distance_m, iterations, rng)
+        frac = int(inliers.sum()) / total
         if frac < min_fraction:
             break
-        n, d = np.asarray(model[:3], dtype=np.float64), float(model[3])
-        norm = np.linalg.norm(n)
-        n, d = n / norm, d / norm
         if d < 0:  # the camera (origin) is on the positive side: n . 0 + d > 0
             n, d = -n, -d
         planes.append(PlaneFit(n, d, frac))
-        cloud = cloud.select_by_index(inliers, invert=True)
+        cloud = cloud[~inliers]
     return planes
+
+
+def _ransac_plane(cloud: np.ndarray, distance_m: float, iterations: int, rng: np.random.Generator
+                  ) -> tuple[np.ndarray, float, np.ndarray]:
+    """(unit normal, offset, inlier mask) of the plane with most points within `distance_m` among
+    `iterations` planes through 3 random points, refit by least squares to those inliers (as Open3D's
+    segment_plane does). Written out because Open3D's segment_plane is not repeatable: two calls on the
+    same points with the same seed gave different planes in 4 of 25 val frames, with OMP_NUM_THREADS=1
+    too, and so the same frame gave different answers."""
+    pick = rng.integers(0, len(cloud), size=(iterations, 3))
+    a, b, c = cloud[pick[:, 0]], cloud[pick[:, 1]], cloud[pick[:, 2]]
+    normals = np.cross(b - a, c - a)
+    length = np.linalg.norm(normals, axis=1)
+    ok = length > 1e-12
+    normals, a = normals[ok] / length[ok, None], a[ok]
+    offsets = -(normals * a).sum(1)
+    if not len(normals):
+        return np.array([0.0, 0.0, 1.0]), 0.0, np.zeros(len(cloud), bool)
+    # Scored in float32 (the 2 cm band is far above its rounding), in chunks to bound memory.
+    cloud32, normals32, offsets32 = cloud.astype(np.float32), normals.T.astype(np.float32), offsets.astype(np.float32)
+    counts = np.zeros(len(normals), np.int64)
+    for start in range(0, len(cloud), 16384):
+        counts += (np.abs(cloud32[start:start + 16384] @ normals32 + offsets32) <= distance_m).sum(0)
+    best = int(np.argmax(counts))
+    inliers = np.abs(cloud @ normals[best] + offsets[best]) <= distance_m
+    centre = cloud[inliers].mean(0)
+    normal = np.linalg.svd(cloud[inliers] - centre, full_matrices=False)[2][-1]
+    offset = -float(normal @ centre)
+    return normal, offset, np.abs(cloud @ normal + offset) <= distance_m
 
 
 def estimate_up_from_planes(points: np.ndarray, prior: Optional[np.ndarray] = None, max_tilt_deg: float = 40.0,
