@@ -259,15 +259,15 @@ def fit_dominant_planes(points: np.ndarray, max_planes: int = 6, distance_m: flo
     pts = valid_points(points)
     if len(pts) < 100:
         return []
-    cloud = np.asarray(o3d.geometry.PointCloud(o3d.utility.Vector3dVector(pts.astype(np.float64)))
-                       .voxel_down_sample(voxel_m).points)
+    cloud = np.array(o3d.geometry.PointCloud(o3d.utility.Vector3dVector(pts.astype(np.float64)))
+                     .voxel_down_sample(voxel_m).points)
     total = len(cloud)
     rng = np.random.default_rng(seed)
     planes: list[PlaneFit] = []
     for _ in range(max_planes):
         if len(cloud) < 50:
             break
-        n, d, inliers = _ransac_plane(cloud, distance_m, iterations, rng)
+        n, d, inliers = ransac_plane(cloud, distance_m, iterations, rng)
         frac = int(inliers.sum()) / total
         if frac < min_fraction:
             break
@@ -278,7 +278,7 @@ def fit_dominant_planes(points: np.ndarray, max_planes: int = 6, distance_m: flo
     return planes
 
 
-def _ransac_plane(cloud: np.ndarray, distance_m: float, iterations: int, rng: np.random.Generator
+def ransac_plane(cloud: np.ndarray, distance_m: float, iterations: int, rng: np.random.Generator
                   ) -> tuple[np.ndarray, float, np.ndarray]:
     """(unit normal, offset, inlier mask) of the plane with most points within `distance_m` among
     `iterations` planes through 3 random points, refit by least squares to those inliers (as Open3D's

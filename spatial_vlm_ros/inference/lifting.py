@@ -26,7 +26,7 @@ from scipy.ndimage import find_objects
 from scipy.spatial import cKDTree
 
 from .class_agnostic import SegmentationConfig, segment_surfaces
-from .geometry import ScenePlanes, depth_noise_sigma, depth_points, horizontal_basis
+from .geometry import ScenePlanes, depth_noise_sigma, depth_points, horizontal_basis, ransac_plane
 from .types import Box3D, CameraIntrinsics, Detection
 
 
@@ -240,20 +240,15 @@ def remove_support_plane(points: np.ndarray, up: np.ndarray, cfg: LiftingConfig 
 
     With `ring_points` (measured points just outside the object's box) the plane must also continue
     there: a table top runs on past a mug's box, while a plate's or a book's own flat top ends at its rim."""
-    import open3d as o3d
-
     keep = np.ones(len(points), dtype=bool)
     if len(points) < 50:
         return keep
-    o3d.utility.random.seed(seed)
-    sample = points if len(points) <= 3000 else points[np.random.default_rng(seed).choice(len(points), 3000, replace=False)]
-    cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(sample.astype(np.float64)))
-    model, sample_inliers = cloud.segment_plane(cfg.support_plane_distance_m, 3, 100)
-    if len(sample_inliers) < cfg.support_plane_min_fraction * len(sample):
+    rng = np.random.default_rng(seed)
+    sample = points if len(points) <= 3000 else points[rng.choice(len(points), 3000, replace=False)]
+    normal, offset, sample_inliers = ransac_plane(sample.astype(np.float64), cfg.support_plane_distance_m, 100, rng)
+    if sample_inliers.sum() < cfg.support_plane_min_fraction * len(sample):
         return keep
-    inliers = np.flatnonzero(np.abs(points @ np.asarray(model[:3]) + model[3]) / np.linalg.norm(model[:3])
-                             <= cfg.support_plane_distance_m)
-    normal = np.asarray(model[:3]) / np.linalg.norm(model[:3])
+    inliers = np.flatnonzero(np.abs(points @ normal + offset) <= cfg.support_plane_distance_m)
     tilt = math.degrees(math.acos(min(1.0, abs(float(normal @ up)))))
     heights = points @ up
     lo, hi = np.percentile(heights, [1, 99])
@@ -261,7 +256,7 @@ def remove_support_plane(points: np.ndarray, up: np.ndarray, cfg: LiftingConfig 
     if tilt > cfg.support_plane_max_tilt_deg or plane_height > lo + cfg.support_plane_low_fraction * (hi - lo):
         return keep
     if ring_points is not None and len(ring_points):
-        on_plane = np.abs(ring_points @ normal + model[3] / np.linalg.norm(model[:3])) <= 2 * cfg.support_plane_distance_m
+        on_plane = np.abs(ring_points @ normal + offset) <= 2 * cfg.support_plane_distance_m
         if on_plane.mean() < cfg.support_ring_fraction:
             return keep
     keep[inliers] = False
