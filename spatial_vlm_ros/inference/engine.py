@@ -184,6 +184,9 @@ class SpatialVLMEngine:
         # Keep one of touching detections the model's piece head judges to be one object (piece_pairs.py);
         # False shows the detections as the region head kept them (what the piece head is trained on).
         self.drop_pieces = drop_pieces and model.piece_head is not None
+        # The colours the shade head re-decides (the config checks they are colours only when it has one).
+        self._shades = (shade_indices(self.config.colors, self.config.shade_colors) if model.shade_head is not None
+                        else np.zeros(0, np.int64))
         self._cache: OrderedDict[int, tuple[SceneResult, _FrameState]] = OrderedDict()
         vocab = tokenizer.get_vocab()
         self.yes_id, self.no_id = vocab.get("yes"), vocab.get("no")
@@ -465,11 +468,10 @@ class SpatialVLMEngine:
         tokens, pairs, color_logits = self.model.object_tokens(enc, objects)
         probs = color_logits[0, : len(boxes)].float().softmax(-1).cpu().numpy()
         if self.model.shade_head is not None and len(boxes):
-            shades = shade_indices(cfg.colors, cfg.shade_colors)
-            x, rows = shade_features(probs, rgb_small, masks, shades)
+            x, rows = shade_features(probs, rgb_small, masks, self._shades)
             if len(rows):
                 logits = self.model.shade_head(torch.from_numpy(x).to(self.device, self.dtype)).float().cpu().numpy()
-                probs = reshade(probs, rows, logits, shades)
+                probs = reshade(probs, rows, logits, self._shades)
         return _FrameState(tokens, objects.mask, pairs, objects.pair_mask), probs
 
     def _detections(self, boxes: list[DecodedBox], color_probs: np.ndarray, feats: SceneFeatures, up, w: int, h: int

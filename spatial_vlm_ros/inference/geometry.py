@@ -279,7 +279,7 @@ def fit_dominant_planes(points: np.ndarray, max_planes: int = 6, distance_m: flo
 
 
 def ransac_plane(cloud: np.ndarray, distance_m: float, iterations: int, rng: np.random.Generator
-                  ) -> tuple[np.ndarray, float, np.ndarray]:
+                 ) -> tuple[np.ndarray, float, np.ndarray]:
     """(unit normal, offset, inlier mask) of the plane with most points within `distance_m` among
     `iterations` planes through 3 random points, refit by least squares to those inliers (as Open3D's
     segment_plane does). Written out because Open3D's segment_plane is not repeatable: two calls on the
@@ -290,10 +290,10 @@ def ransac_plane(cloud: np.ndarray, distance_m: float, iterations: int, rng: np.
     normals = np.cross(b - a, c - a)
     length = np.linalg.norm(normals, axis=1)
     ok = length > 1e-12
+    if not ok.any():
+        return np.array([0.0, 0.0, 1.0]), 0.0, np.zeros(len(cloud), bool)
     normals, a = normals[ok] / length[ok, None], a[ok]
     offsets = -(normals * a).sum(1)
-    if not len(normals):
-        return np.array([0.0, 0.0, 1.0]), 0.0, np.zeros(len(cloud), bool)
     # Scored in float32 (the 2 cm band is far above its rounding), in chunks to bound memory.
     cloud32, normals32, offsets32 = cloud.astype(np.float32), normals.T.astype(np.float32), offsets.astype(np.float32)
     counts = np.zeros(len(normals), np.int64)

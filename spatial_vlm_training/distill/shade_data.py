@@ -27,19 +27,23 @@ from .piece_data import majority_instance
 class ShadeExamples:
     features: np.ndarray  # (N, shades + brightness) float32
     label: np.ndarray  # (N,) int64 index into the shades, -1 = not a shade / no object
-    lm_choice: np.ndarray  # (N,) int64 the shade the language head chose
+
+    def lm_choice(self, n_shades: int) -> np.ndarray:
+        """(N,) the shade the language head chose: its likeliest, from the log-probabilities that lead
+        each row of features (shade_inputs.shade_features)."""
+        return self.features[:, :n_shades].argmax(1)
 
     def __len__(self) -> int:
         return len(self.label)
 
 
-def frame_examples(engine: SpatialVLMEngine, sample: SceneSample) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def frame_examples(engine: SpatialVLMEngine, sample: SceneSample) -> tuple[np.ndarray, np.ndarray]:
     cfg = engine.config
     shades = shade_indices(cfg.colors, cfg.shade_colors)
     scene = engine.infer(frame_from_sample(sample))
     regions = engine.regions_of(scene)
-    if regions is None or not scene.detections:
-        return np.zeros((0, len(shades) + len(BRIGHTNESS_PERCENTILES)), np.float32), np.zeros(0, np.int64), np.zeros(0, np.int64)
+    if regions is None:
+        return np.zeros((0, len(shades) + len(BRIGHTNESS_PERCENTILES)), np.float32), np.zeros(0, np.int64)
     probs = np.asarray([[d.color_scores[c] for c in cfg.colors] for d in scene.detections], np.float32)
     x, rows = shade_features(probs, regions.views[0], regions.kept_masks, shades)
     _, instance = sample.load_gt()
@@ -49,8 +53,7 @@ def frame_examples(engine: SpatialVLMEngine, sample: SceneSample) -> tuple[np.nd
     for i in rows:
         colour = colour_of.get(majority_instance(instance, regions.kept_masks[i]))
         labels.append(cfg.shade_colors.index(colour) if colour in cfg.shade_colors else -1)
-    lm = [int(np.argmax(probs[i, shades])) for i in rows]
-    return x, np.asarray(labels, np.int64), np.asarray(lm, np.int64)
+    return x, np.asarray(labels, np.int64)
 
 
 def _no_shade_head(engine: SpatialVLMEngine) -> None:
@@ -60,4 +63,4 @@ def _no_shade_head(engine: SpatialVLMEngine) -> None:
 def collect_shades(model_dir: Path | str, split_dir: Path | str, limit: int = 0, desc: str = "") -> ShadeExamples:
     results = map_frames(model_dir, split_dir, limit, _no_shade_head, frame_examples,
                          f"shade examples {desc or Path(split_dir).name}")
-    return ShadeExamples(*(np.concatenate([r[k] for r in results]) for k in range(3)))
+    return ShadeExamples(np.concatenate([r[0] for r in results]), np.concatenate([r[1] for r in results]))

@@ -79,7 +79,8 @@ def shade_accuracy(model: SpatialVLM, examples: ShadeExamples) -> dict:
     known = examples.label >= 0
     pred = model.shade_head(torch.from_numpy(examples.features[known])).argmax(1).numpy()
     n = int(known.sum())
-    return {"detections": n, "lm_right": int((examples.lm_choice[known] == examples.label[known]).sum()),
+    lm = examples.lm_choice(len(model.config.shade_colors))
+    return {"detections": n, "lm_right": int((lm[known] == examples.label[known]).sum()),
             "head_right": int((pred == examples.label[known]).sum())}
 
 
