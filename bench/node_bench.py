@@ -83,7 +83,8 @@ class ProbeNode:
         self.node.create_subscription(DetectionArray, f"{base}/detections", self._on_detections, qos)
         self.node.create_subscription(SpatialRelationArray, f"{base}/relations", self._on_relations, qos)
         self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 10)
-        self.client = self.node.create_client(QuerySpatialRelation, f"{base}/query")
+        # The replies of a 50/s burst need a deeper queue than the ROS services default of 10.
+        self.client = self.node.create_client(QuerySpatialRelation, f"{base}/query", qos_profile=QoSProfile(depth=100))
         self.node_name = node_name
         self.executor = MultiThreadedExecutor(num_threads=2)
         self.executor.add_node(self.node)

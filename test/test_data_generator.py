@@ -13,7 +13,7 @@ import pytest
 from spatial_vlm_ros.inference.geometry import DEFAULT_THRESHOLDS, backproject, surface_gap
 from spatial_vlm_training.data.generator import GenerateConfig, build_scene, generate_split, scene_seed
 from spatial_vlm_training.data.qa import PROXIMITY_YESNO
-from spatial_vlm_training.data.sample import FLOOR, FORMAT_VERSION, load_split
+from spatial_vlm_training.data.sample import FLOOR, FORMAT_VERSION, load_split, split_fingerprint
 
 SPLIT_ARGS = {"split": "test", "seed": 11, "n_scenes": 8, "views": 1, "width": 320, "height": 240}
 
@@ -189,6 +189,9 @@ def test_same_seed_same_bytes_whatever_the_workers(tmp_path, split_dir):
     assert files and filecmp.cmpfiles(tmp_path / "a" / "frames", tmp_path / "b" / "frames", files, shallow=False)[0] == files
     # ...and the first scenes of the bigger split are the same bytes too.
     assert (tmp_path / "a" / "frames" / files[0]).read_bytes() == (split_dir / "frames" / files[0]).read_bytes()
+    # The fingerprint results files carry: equal for the same frames, different for other frames or counts.
+    assert split_fingerprint(tmp_path / "a") == split_fingerprint(tmp_path / "b") == split_fingerprint(split_dir, 3)
+    assert split_fingerprint(split_dir, 2) != split_fingerprint(split_dir, 3)
 
 
 def test_splits_never_share_scene_seeds():

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from spatial_vlm_training.data.sample import split_fingerprint
 from spatial_vlm_training.distill import report
 
 
@@ -23,7 +24,9 @@ def test_report_writes_table_ratios_and_plane_seed_spread(generated_split, stude
         assert spread["per_seed"][name]["0"]["proximity_accuracy"] == out["models"][name]["proximity_accuracy"]
         lo, hi = spread["range"][name]["contact_accuracy"]
         assert 0.0 <= lo <= hi <= 1.0
+    assert out["data_sha256"] == split_fingerprint(data, 2)
     text = (tmp_path / "reproduction.md").read_text()
+    assert out["data_sha256"][:16] in text
     assert "Spread over the proposal stage's RANSAC plane seeds [0, 5]" in text and "| student |" in text
 
 

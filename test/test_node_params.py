@@ -203,6 +203,46 @@ def test_query_group(make_node):
             assert not response.success and f"no '{missing}'" in response.message
 
 
+def test_query_queue_depth(make_node):
+    """query.queue_depth: questions that arrive while the executor is busy wait in the service's queue. A
+    burst of 30 sent before the node spins is answered whole with a queue of 40; a queue of 10 keeps only
+    the newest 10 (the ROS default for services, which lost questions in bench node)."""
+    import threading
+
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.qos import QoSProfile
+    from spatial_vlm_ros.srv import QuerySpatialRelation
+
+    answered = {}
+    for depth in (40, 10):
+        node = up(make_node(**{"query.queue_depth": depth}))
+        assert node._service.qos_profile.depth == depth
+        client_node = rclpy.create_node(f"svlm_params_burst_client_{depth}")
+        cli = client_node.create_client(QuerySpatialRelation, f"{node.get_fully_qualified_name()}/query",
+                                        qos_profile=QoSProfile(depth=100))
+        client_exec = SingleThreadedExecutor()
+        client_exec.add_node(client_node)
+        threading.Thread(target=client_exec.spin, daemon=True).start()
+        server_exec = SingleThreadedExecutor()
+        server_exec.add_node(node)
+        try:
+            assert cli.wait_for_service(timeout_sec=20)
+            futures = [cli.call_async(QuerySpatialRelation.Request(question=f"what is near the unicorn {i}?"))
+                       for i in range(30)]
+            time.sleep(1.0)  # all 30 reach the node's queue before it takes any
+            threading.Thread(target=server_exec.spin, daemon=True).start()
+            end = time.monotonic() + 20
+            while sum(f.done() for f in futures) < 30 and time.monotonic() < end:
+                time.sleep(0.05)
+            time.sleep(0.5)
+            answered[depth] = sum(f.done() for f in futures)
+        finally:
+            server_exec.shutdown(timeout_sec=5)
+            client_exec.shutdown(timeout_sec=5)
+            client_node.destroy_node()
+    assert answered == {40: 30, 10: 10}
+
+
 def test_outputs_group(make_node):
     node = up(make_node(**{"outputs.debug_image": False, "outputs.markers": False}))
     assert "debug_image" not in node._pubs and "markers" not in node._pubs

@@ -108,6 +108,8 @@ class SpatialVlmNode(LifecycleNode):
         self._diag_timer = self.create_timer(p.diagnostics_period_s, self._publish_diagnostics,
                                              callback_group=self._timer_group)
         self._service = self.create_service(QuerySpatialRelation, "~/query", self._on_query,
+                                            qos_profile=QoSProfile(depth=p.query_queue_depth,
+                                                                   reliability=ReliabilityPolicy.RELIABLE),
                                             callback_group=self._service_group)
         if p.record_mcap_path:
             from .recorder import McapRecorder

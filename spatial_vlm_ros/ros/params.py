@@ -47,6 +47,8 @@ PARAMETERS: dict[str, tuple[object, str]] = {
     "fusion.rule": ("log_odds", f"model vs metric geometry: {' | '.join(FUSION_RULES)}"),
     "query.second_look": (False, "a question naming an object the latest detections lack waits for the inference "
                                  "thread (up to one frame) while the engine looks again among the regions it did not keep"),
+    "query.queue_depth": (100, "questions the ~/query service keeps while the executor is busy (the ROS default "
+                               "for services, 10, drops the oldest of a burst)"),
     "outputs.debug_image": (True, "publish ~/debug_image"),
     "outputs.markers": (True, "publish ~/markers"),
     "record.mcap_path": ("", "record inputs and outputs to this MCAP file; empty = off"),
@@ -82,6 +84,7 @@ class NodeParams:
     diagnostics_period_s: float
     fusion_rule: str
     second_look: bool
+    query_queue_depth: int
     publish_debug_image: bool
     publish_markers: bool
     record_mcap_path: str
@@ -114,7 +117,7 @@ def from_values(v: dict[str, object]) -> NodeParams:
         qos_depth=int(get("qos.depth")), sync_slop_s=float(get("sync.slop_s")),
         sync_queue_size=int(get("sync.queue_size")), max_rate_hz=float(get("rate.max_hz")),
         diagnostics_period_s=float(get("rate.diagnostics_period_s")), fusion_rule=str(get("fusion.rule")),
-        second_look=bool(get("query.second_look")),
+        second_look=bool(get("query.second_look")), query_queue_depth=int(get("query.queue_depth")),
         publish_debug_image=bool(get("outputs.debug_image")), publish_markers=bool(get("outputs.markers")),
         record_mcap_path=str(get("record.mcap_path")),
     )
@@ -129,8 +132,8 @@ def validate(p: NodeParams) -> None:
         raise ValueError(f"fusion.rule '{p.fusion_rule}' is not one of {', '.join(FUSION_RULES)}")
     if (p.input_width > 0) != (p.input_height > 0) or p.input_width < 0 or p.input_height < 0:
         raise ValueError("model.input_width and model.input_height must both be 0 or both positive")
-    if p.sync_slop_s < 0 or p.sync_queue_size < 1 or p.qos_depth < 1:
-        raise ValueError("sync.slop_s must be >= 0, sync.queue_size and qos.depth >= 1")
+    if p.sync_slop_s < 0 or p.sync_queue_size < 1 or p.qos_depth < 1 or p.query_queue_depth < 1:
+        raise ValueError("sync.slop_s must be >= 0, sync.queue_size, qos.depth and query.queue_depth >= 1")
     if p.max_rate_hz < 0 or p.diagnostics_period_s <= 0:
         raise ValueError("rate.max_hz must be >= 0 and rate.diagnostics_period_s > 0")
     if not p.topic_color or not p.topic_camera_info:

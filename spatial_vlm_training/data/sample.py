@@ -6,6 +6,7 @@ so the dataset, the trainers and the eval harness read one type.
 """
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import zipfile
@@ -281,6 +282,23 @@ def iter_samples(split_dir: Path | str, limit: Optional[int] = None) -> Iterator
             except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
                 raise SplitFormatError(f"{path}:{lineno}: corrupt sample ({type(exc).__name__}: {exc})") from exc
             n += 1
+
+
+def split_fingerprint(split_dir: Path | str, limit: Optional[int] = None) -> str:
+    """SHA-256 over the first `limit` samples' lines and the bytes of their image files.
+
+    A generated split is meant to be the same bytes for the same seed, but only on one machine: the
+    splits a results file was measured on can come out different when regenerated elsewhere (the
+    eleventh session found the test split it regenerated differing from the one of the committed table).
+    Results files carry this so a re-run can tell whether it scored the same frames."""
+    root = Path(split_dir)
+    digest = hashlib.sha256()
+    for sample in iter_samples(root, limit):
+        digest.update(json.dumps(sample.to_json(), sort_keys=True).encode())
+        for name in (sample.rgb, sample.depth, sample.gt):
+            if name:
+                digest.update((root / name).read_bytes())
+    return digest.hexdigest()
 
 
 def load_split(split_dir: Path | str, limit: Optional[int] = None) -> Split:

@@ -89,7 +89,7 @@ HEAD_SUMMARIES = (
 def run(args: argparse.Namespace) -> int:
     from spatial_vlm_ros.inference.engine import load_engine
     from spatial_vlm_training.data.resize import frame_from_sample
-    from spatial_vlm_training.data.sample import iter_samples, read_meta
+    from spatial_vlm_training.data.sample import iter_samples, read_meta, split_fingerprint
     from spatial_vlm_training.eval.harness import evaluate
 
     read_meta(args.data)
@@ -130,7 +130,8 @@ def run(args: argparse.Namespace) -> int:
     t, s = results["teacher"], results["student"]
     retention = {task: _ratio(s.get(key), t.get(key)) for task, key in TASKS.items()}
     out = {
-        "data": str(args.data), "frames": args.limit, "machine": platform.processor() or platform.machine(),
+        "data": str(args.data), "frames": args.limit, "data_sha256": split_fingerprint(args.data, args.limit),
+        "machine": platform.processor() or platform.machine(),
         "torch_threads": torch.get_num_threads(),
         "retention": retention,
         "size_ratio": _ratio(t["params"], s["params"]),
@@ -231,7 +232,9 @@ def markdown(r: dict) -> str:
             ("3D centre error (m)", "center_error_3d_m", False), ("parameters", "params", False)]
     lines = ["# Reproduction: distilled spatial student vs teacher", "",
              f"Held-out split `{r['data']}`, first {r['frames']} frames; CPU ({r['machine']}, "
-             f"{r['torch_threads']} torch threads), batch 1. Ratios come from one run on the same frames.", "",
+             f"{r['torch_threads']} torch threads), batch 1. Ratios come from one run on the same frames.",
+             *([f"Frames' fingerprint (`sample.split_fingerprint`): `{r['data_sha256'][:16]}`."] if r.get("data_sha256") else []),
+             "",
              "| metric | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
     for label, key, pct in rows:
         lines.append(f"| {label} | " + " | ".join(_fmt(m[n].get(key), pct) for n in names) + " |")
