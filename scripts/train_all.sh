@@ -3,7 +3,7 @@
 # generate train/val/test (different seeds), train the teacher on ground truth, distill the student and
 # the two ablation students (K=0, fixed loss weights), give each a region detection head (the teacher's
 # from ground truth, the students' distilled from it), evaluate all four on the test split, and copy
-# the final student/teacher into resource/models/. Finished steps are skipped on a re-run.
+# the final student/teacher and the two ablation students into resource/models/. Finished steps are skipped on a re-run.
 #
 #   scripts/train_all.sh WORKDIR
 #   env: TRAIN_SCENES (2500) VAL_SCENES (200) TEST_SCENES (400) WORKERS (2) EVAL_FRAMES (100)
@@ -64,11 +64,13 @@ done
 svlm report --teacher "$work/teacher_rh" --student "$work/student_rh" --student-k0 "$work/student_k0_rh" \
   --student-fixed "$work/student_fixed_rh" --data "$work/test" --out results --limit "${EVAL_FRAMES:-100}"
 
-for m in student teacher; do
+# The two ablation students are committed too (3.8 MB each): without them the table's K=0 and fixed-weight
+# columns cannot be re-run from a clone (the eleventh session found those of the tenth lost with its machine).
+for m in student teacher ablations/student_k0 ablations/student_fixed; do
+  src="$work/$(basename "$m")_rh"
   rm -rf "resource/models/$m"
   mkdir -p "resource/models/$m"
-  cp -r "$work/${m}_rh/config.json" "$work/${m}_rh/model.safetensors" "$work/${m}_rh/tokenizer" \
-    "$work/${m}_rh/train_summary.json" "$work/${m}_rh/region_summary.json" "$work/${m}_rh/piece_summary.json" \
-    "$work/${m}_rh/shade_summary.json" "resource/models/$m/"
+  cp -r "$src/config.json" "$src/model.safetensors" "$src/tokenizer" "$src/train_summary.json" \
+    "$src/region_summary.json" "$src/piece_summary.json" "$src/shade_summary.json" "resource/models/$m/"
 done
-echo "done: resource/models/{student,teacher}, results/reproduction.md"
+echo "done: resource/models/{student,teacher,ablations/*}, results/reproduction.md"
