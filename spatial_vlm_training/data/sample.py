@@ -287,17 +287,15 @@ def iter_samples(split_dir: Path | str, limit: Optional[int] = None) -> Iterator
 def split_fingerprint(split_dir: Path | str, limit: Optional[int] = None) -> str:
     """SHA-256 over the first `limit` samples' lines and the bytes of their image files.
 
-    A generated split is meant to be the same bytes for the same seed, but only on one machine: the
-    splits a results file was measured on can come out different when regenerated elsewhere (the
-    eleventh session found the test split it regenerated differing from the one of the committed table).
-    Results files carry this so a re-run can tell whether it scored the same frames."""
-    root = Path(split_dir)
+    The same seed is meant to give the same bytes, yet the test split regenerated in the eleventh session
+    was not the one the committed table had scored (cause not found, results/NOTES.md). Results files
+    carry this so a re-run can tell whether it scored the same frames."""
     digest = hashlib.sha256()
-    for sample in iter_samples(root, limit):
+    for sample in iter_samples(split_dir, limit):
         digest.update(json.dumps(sample.to_json(), sort_keys=True).encode())
         for name in (sample.rgb, sample.depth, sample.gt):
             if name:
-                digest.update((root / name).read_bytes())
+                digest.update((sample.root / name).read_bytes())
     return digest.hexdigest()
 
 
