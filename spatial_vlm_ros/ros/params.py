@@ -44,7 +44,8 @@ PARAMETERS: dict[str, tuple[object, str]] = {
     "sync.queue_size": (10, "messages kept per stream while matching"),
     "rate.max_hz": (10.0, "most frames processed per second; 0 = as fast as possible"),
     "rate.diagnostics_period_s": (1.0, "period of /diagnostics"),
-    "fusion.rule": ("log_odds", f"model vs metric geometry: {' | '.join(FUSION_RULES)}"),
+    "fusion.rule": ("model", f"model vs metric geometry: {' | '.join(FUSION_RULES)} (model: the service's answers "
+                             "were right more often, scripts/measure_service_answers.py)"),
     "query.second_look": (False, "a question naming an object the latest detections lack waits for the inference "
                                  "thread (up to one frame) while the engine looks again among the regions it did not keep"),
     "query.queue_depth": (100, "questions the ~/query service keeps while the executor is busy (the ROS default "
