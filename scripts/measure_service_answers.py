@@ -25,8 +25,9 @@ from spatial_vlm_ros.inference.engine import load_engine
 from spatial_vlm_ros.ros.fusion import FUSION_RULES, cross_check
 from spatial_vlm_ros.ros.query_handler import SceneState, handle_query
 from spatial_vlm_training.data.resize import frame_from_sample
-from spatial_vlm_training.data.sample import iter_samples, read_meta
+from spatial_vlm_training.data.sample import iter_samples, read_meta, split_fingerprint
 from spatial_vlm_training.eval.answers import answer_correct
+from spatial_vlm_training.eval.harness import QUESTION_GROUPS
 
 REPO = Path(__file__).resolve().parents[1]
 _CLOSEST = re.compile(r"^the (.+?) is closest to ", re.IGNORECASE)
@@ -65,24 +66,23 @@ def main(argv: list[str] | None = None) -> int:
         states = {rule: SceneState(frame, scene, cross_check(scene, frame, rule, engine.thresholds).relations,
                                    frame.stamp_ns) for rule in args.rules}
         for q in sample.qa:
-            key = f"{q.type}/{q.kind}"
-            total[key] += 1
-            right["engine"][key] += answer_correct(engine.answer(frame, scene, q.question).text, q.answer, q.kind)
+            keys = (QUESTION_GROUPS[q.type], f"{q.type}/{q.kind}")  # as the eval harness groups them
+            total.update(keys)
+            if answer_correct(engine.answer(frame, scene, q.question).text, q.answer, q.kind):
+                right["engine"].update(keys)
             for rule, state in states.items():
                 out = handle_query(state, q.question, ask_model=lambda text, f=frame, s=scene: engine.answer(f, s, text))
                 source[rule][out.source if out.success else "failed"] += 1
-                failed[rule][key] += not out.success
-                right[rule][key] += out.success and answer_correct(as_answer(out.answer), q.answer, q.kind)
-    groups = {"proximity": ("proximity/yesno", "proximity/choice"),
-              "contact": ("contact/yesno", "support/yesno", "support/choice")}
+                if not out.success:
+                    failed[rule].update(keys)
+                elif answer_correct(as_answer(out.answer), q.answer, q.kind):
+                    right[rule].update(keys)
 
     def summary(counts: Counter) -> dict:
-        acc = {k: round(counts[k] / total[k], 4) for k in sorted(total)}
-        for name, keys in groups.items():
-            acc[name] = round(sum(counts[k] for k in keys) / max(1, sum(total[k] for k in keys)), 4)
-        return acc
+        return {k: round(counts[k] / total[k], 4) for k in sorted(total)}
 
-    result = {"data": str(args.split), "split": meta.split, "frames": args.frames, "model": str(args.model),
+    result = {"data": str(args.split), "data_sha256": split_fingerprint(args.split, args.frames), "split": meta.split,
+              "frames": args.frames, "model": str(args.model),
               "questions": dict(total), "engine_answer": summary(right["engine"]),
               "service": {rule: {"accuracy": summary(right[rule]), "unsuccessful": dict(failed[rule]),
                                  "answered_from": dict(source[rule])} for rule in args.rules}}
