@@ -69,3 +69,17 @@ def generated_split(tmp_path_factory):
         return out
 
     return make
+
+
+@pytest.fixture
+def cli_error_line(capsys):
+    """Run `spatial-vlm ARGS`, check it fails, and return its one `spatial-vlm ...` error line."""
+    def run(argv: list[str]) -> str:
+        from spatial_vlm_ros.cli import main
+
+        assert main(argv) != 0
+        err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("spatial-vlm")]
+        assert len(err) == 1, err
+        return err[0]
+
+    return run

@@ -119,14 +119,10 @@ def test_engine_keeps_the_best_piece_and_the_switch_turns_it_off(student_dir, pi
     assert never.drop_pieces and [len(never.infer(f).detections) for f in frames] == counts_apart
 
 
-def test_train_pieces_cli_one_line_errors(bare_model_dir, piece_splits, tmp_path, capsys):
-    from spatial_vlm_ros.cli import main
-
-    rc = main(["train-pieces", "--model", str(bare_model_dir), "--data", str(piece_splits["train"]), "--val",
-               str(piece_splits["val"]), "--out", str(tmp_path / "o")])
-    assert rc != 0
-    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("spatial-vlm")]
-    assert len(err) == 1 and "no region head" in err[0] and str(bare_model_dir) in err[0]
+def test_train_pieces_cli_one_line_errors(bare_model_dir, piece_splits, tmp_path, cli_error_line):
+    err = cli_error_line(["train-pieces", "--model", str(bare_model_dir), "--data", str(piece_splits["train"]),
+                          "--val", str(piece_splits["val"]), "--out", str(tmp_path / "o")])
+    assert "no region head" in err and str(bare_model_dir) in err
 
 
 def test_committed_models_carry_a_piece_head_chosen_on_val(repo_root):

@@ -123,14 +123,10 @@ def test_engine_reshades_only_objects_named_by_a_shade(student_dir, shade_split,
     assert changed > 0
 
 
-def test_train_shades_cli_one_line_errors(bare_model_dir, shade_split, tmp_path, capsys):
-    from spatial_vlm_ros.cli import main
-
-    rc = main(["train-shades", "--model", str(bare_model_dir), "--data", str(shade_split), "--val", str(shade_split),
-               "--out", str(tmp_path / "o")])
-    assert rc != 0
-    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("spatial-vlm")]
-    assert len(err) == 1 and "region head" in err[0] and str(bare_model_dir) in err[0]
+def test_train_shades_cli_one_line_errors(bare_model_dir, shade_split, tmp_path, cli_error_line):
+    err = cli_error_line(["train-shades", "--model", str(bare_model_dir), "--data", str(shade_split), "--val",
+                          str(shade_split), "--out", str(tmp_path / "o")])
+    assert "region head" in err and str(bare_model_dir) in err
 
 
 def test_committed_models_carry_a_shade_head_chosen_on_val(repo_root):

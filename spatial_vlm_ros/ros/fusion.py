@@ -37,6 +37,7 @@ from ..inference.geometry import (
 from ..inference.types import Box3D, CameraIntrinsics, Detection, Relation, RelationType, RGBDFrame, SceneResult
 
 FUSION_RULES = ("model", "geometry", "mean", "log_odds")
+DEFAULT_FUSION_RULE = "model"  # the node's fusion.rule default (see the module docstring)
 MAX_POINTS_PER_OBJECT = 1500  # enough for cm-level gaps; keeps a 12-object frame in tens of ms
 MAX_CHECK_WIDTH = 640  # larger depth images are strided down first: a 4K cloud adds no accuracy here
 
@@ -171,7 +172,7 @@ class CrossCheck:
     checked: int  # relations with a finite metric gap
 
 
-def cross_check(scene: SceneResult, frame: RGBDFrame, rule: str = "log_odds",
+def cross_check(scene: SceneResult, frame: RGBDFrame, rule: str = DEFAULT_FUSION_RULE,
                 thresholds: RelationThresholds = DEFAULT_THRESHOLDS) -> CrossCheck:
     """Add the metric gap to every relation and fuse; also fills missing 3D boxes from measured points."""
     if rule not in FUSION_RULES:

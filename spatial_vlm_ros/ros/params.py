@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from ..inference.factory import BACKENDS, PRECISIONS, EngineSpec
 from ..inference.geometry import RelationThresholds
 from ..inference.types import DEFAULT_SCORE_THRESHOLD
-from .fusion import FUSION_RULES
+from .fusion import DEFAULT_FUSION_RULE, FUSION_RULES
 
 INPUT_MODES = ("depth", "points", "color_only")
 
@@ -44,7 +44,7 @@ PARAMETERS: dict[str, tuple[object, str]] = {
     "sync.queue_size": (10, "messages kept per stream while matching"),
     "rate.max_hz": (10.0, "most frames processed per second; 0 = as fast as possible"),
     "rate.diagnostics_period_s": (1.0, "period of /diagnostics"),
-    "fusion.rule": ("model", f"model vs metric geometry: {' | '.join(FUSION_RULES)} (model: the service's answers "
+    "fusion.rule": (DEFAULT_FUSION_RULE, f"model vs metric geometry: {' | '.join(FUSION_RULES)} (model: the service's answers "
                              "were right more often, scripts/measure_service_answers.py)"),
     "query.second_look": (False, "a question naming an object the latest detections lack waits for the inference "
                                  "thread (up to one frame) while the engine looks again among the regions it did not keep"),

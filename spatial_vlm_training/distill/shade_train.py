@@ -50,9 +50,10 @@ def fit_shade_head(model: SpatialVLM, train: ShadeExamples, l2: float) -> dict:
     head = model.shade_head
     x = torch.from_numpy(train.features[known]).double()
     y = torch.from_numpy(train.label[known])
-    head.input_mean.copy_(x.mean(0).float())
-    head.input_scale.copy_((x.std(0) + 1e-6).float())
-    z = ((x - x.mean(0)) / (x.std(0) + 1e-6))
+    mean, scale = x.mean(0), x.std(0) + 1e-6
+    head.input_mean.copy_(mean.float())
+    head.input_scale.copy_(scale.float())
+    z = (x - mean) / scale
     weight = torch.zeros_like(head.linear.weight, dtype=torch.float64, requires_grad=True)
     bias = torch.zeros_like(head.linear.bias, dtype=torch.float64, requires_grad=True)
     opt = torch.optim.LBFGS([weight, bias], max_iter=500, line_search_fn="strong_wolfe")
