@@ -44,6 +44,9 @@ def test_infer_and_answer(tiny_model_dir, with_depth):
         x0, y0, x1, y1 = d.box2d
         assert 0 <= x0 < x1 <= 128 and 0 <= y0 < y1 <= 96  # source pixels, not model input pixels
         assert d.label in DEFAULT_CATEGORIES and d.color in DEFAULT_COLORS
+        assert d.mask is not None and d.mask.shape == (96, 128)  # at the frame's size, for the cross-check
+        ys, xs = np.nonzero(d.mask)
+        assert len(xs) == 0 or (xs.min() >= x0 - 1 and xs.max() <= x1 + 1 and ys.min() >= y0 - 1 and ys.max() <= y1 + 1)
     n = len(scene.detections)
     assert len(scene.relations) == n * (n - 1) // 2 * 2 + n * (n - 1)
     assert all(0.5 <= r.confidence <= 1.0 and r.source == "model" for r in scene.relations)
@@ -117,3 +120,20 @@ def test_committed_student_on_a_generated_split(student_dir, tmp_path):
     for key in ("proximity_accuracy", "contact_accuracy"):
         assert m[key] is not None and 0.0 <= m[key] <= 1.0
     assert m["depth_delta1"] is not None and m["depth_delta1"] > 0.5  # measured depth is kept, holes completed
+
+
+@pytest.mark.parametrize("name, k, weighting", [("student_control", 4, "uncertainty"), ("student_k0", 0, "uncertainty"),
+                                                ("student_fixed", 4, "fixed")])
+def test_committed_ablation_students_are_what_the_table_says(repo_root, name, k, weighting):
+    """The ablation table (results/ablations_regenerated_test) can be re-run from a clone: each committed
+    ablation student loads, and differs from the control only in what it ablates."""
+    folder = repo_root / "resource" / "models" / "ablations" / name
+    if not (folder / "model.safetensors").is_file():
+        pytest.skip(f"no committed ablation student at {folder}")
+    summary = json.loads((folder / "train_summary.json").read_text())
+    control = json.loads((folder.parent / "student_control" / "train_summary.json").read_text())
+    assert summary["hidden_cot_k"] == k and summary["loss_weighting"] == weighting
+    assert summary["steps"] == control["steps"] and summary["config"]["model"] == {**control["config"]["model"],
+                                                                                   "hidden_cot_k": k}
+    assert (folder / "model.safetensors").stat().st_size < 20 * 2**20
+    assert load_engine(folder).model.config.hidden_cot_k == k

@@ -75,6 +75,20 @@ def test_cross_check_measures_gaps_and_applies_rule(rule):
     assert all(d.box3d is not None for d in scene.detections)  # lifted from measured depth
 
 
+def test_cross_check_measures_from_the_mask_when_a_detection_has_one():
+    """A box that takes in the wall behind: from the box, C's points are the wall 2 m behind A; its mask keeps
+    C's own patch, 0.67 m to the side of A."""
+    scene, frame = wall_scene()
+    c = scene.detections[2]
+    c.box2d = (40, 100, 300, 140)
+    unmasked = {(r.subject_id, r.object_id): r.distance_m for r in cross_check(scene, frame, "geometry").relations}
+    c.mask = np.zeros((240, 320), bool)
+    c.mask[100:140, 280:300] = True
+    masked = {(r.subject_id, r.object_id): r.distance_m for r in cross_check(scene, frame, "geometry").relations}
+    assert unmasked[("a", "c")] > 1.5
+    assert masked[("a", "c")] == pytest.approx(0.67, abs=0.02)
+
+
 def test_cross_check_from_point_cloud_only_and_without_depth():
     scene, frame = wall_scene()
     pts = frame.depth  # back-project the same surfaces into a cloud
@@ -136,11 +150,16 @@ def test_message_conversion_round_trip():
     assert math.isnan(nan_rel.distance_m)
 
 
-def test_debug_image_draws_boxes():
+def test_debug_image_draws_boxes_and_tints_masks():
     scene, frame = wall_scene()
     img = annotate(frame.rgb, scene.detections, cross_check(scene, frame).relations)
     assert img.shape == frame.rgb.shape and img.dtype == np.uint8
     assert img[100, 60].any() and not frame.rgb.any()
+    assert not img[112, 55].any()  # inside A's box, off the relation lines, no mask: untouched
+    scene.detections[0].mask = np.zeros((240, 320), bool)
+    scene.detections[0].mask[110:130, 50:70] = True
+    tinted = annotate(frame.rgb, scene.detections, [])
+    assert tinted[112, 55].any() and not tinted[105, 45].any()
 
 
 @pytest.mark.parametrize("question, kind, subject, obj, rtype, positive", [

@@ -226,7 +226,7 @@ class SpatialVLMEngine:
         timings["features"], t = _lap(t)
 
         state, color_probs = self._tokens(enc, boxes, feats, views[0], masks)
-        detections = self._detections(boxes, color_probs, feats, frame.up, w, h)
+        detections = self._detections(boxes, masks, color_probs, feats, frame.up, w, h)
         state.pair_index = feats.pair_index
         state.detections = detections
         if scored is not None:
@@ -354,7 +354,7 @@ class SpatialVLMEngine:
                                views=regions.views, objects=objects)
         looked, color_probs = self._tokens(regions.encoded, boxes, feats, regions.views[0], masks)
         w, h = frame.size
-        looked.detections = self._detections(boxes, color_probs, feats, frame.up, w, h)
+        looked.detections = self._detections(boxes, masks, color_probs, feats, frame.up, w, h)
         looked.pair_index = feats.pair_index
         self._relations(looked.detections, feats, looked)  # the pair judgements superlatives read
         return looked
@@ -474,11 +474,14 @@ class SpatialVLMEngine:
                 probs = reshade(probs, rows, logits, self._shades)
         return _FrameState(tokens, objects.mask, pairs, objects.pair_mask), probs
 
-    def _detections(self, boxes: list[DecodedBox], color_probs: np.ndarray, feats: SceneFeatures, up, w: int, h: int
-                    ) -> list[Detection]:
+    def _detections(self, boxes: list[DecodedBox], masks: list[np.ndarray], color_probs: np.ndarray,
+                    feats: SceneFeatures, up, w: int, h: int) -> list[Detection]:
+        """Each detection carries its mask at the frame's size: the metric cross-check (ros/fusion.py)
+        measures gaps from those pixels instead of from the 3D box, which also takes in the table top or
+        floor inside the box, and a debug image tints them."""
         basis = gravity_basis(up)
         dets, seen = [], {}
-        for i, (b, probs) in enumerate(zip(boxes, color_probs, strict=False)):
+        for i, (b, m, probs) in enumerate(zip(boxes, masks, color_probs, strict=False)):
             label = self.config.categories[b.category]
             color = self.config.colors[int(probs.argmax())]
             desc = f"{color} {label}"
@@ -494,7 +497,7 @@ class SpatialVLMEngine:
             x0, y0, x1, y1 = b.box
             scores = {c: float(s) for c, s in zip(self.config.categories, b.category_scores, strict=False)}
             dets.append(Detection(f"obj{i}", label, b.score, (x0 * w, y0 * h, x1 * w, y1 * h), color, box3d,
-                                  description=desc, label_scores=scores,
+                                  description=desc, label_scores=scores, mask=_at_size(m, w, h),
                                   color_scores={c: float(p) for c, p in zip(self.config.colors, probs, strict=False)}))
         return dets
 
@@ -551,6 +554,13 @@ def describe(detections: list[Detection], relations: list[Relation]) -> str:
         if r.holds and r.predicate == "near":
             parts.append(r.text)
     return " ".join(parts)
+
+
+def _at_size(mask: np.ndarray, w: int, h: int) -> np.ndarray:
+    """A working-resolution mask at the frame's (w, h), nearest neighbour."""
+    if mask.shape == (h, w):
+        return mask
+    return cv2.resize(mask.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST).astype(bool)
 
 
 def _lap(t: float) -> tuple[float, float]:

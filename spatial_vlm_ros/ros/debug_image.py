@@ -1,5 +1,5 @@
-"""Annotated colour image: boxes, labels and relation lines drawn with OpenCV (used for ~/debug_image
-and the demo's PNGs)."""
+"""Annotated colour image: masks, boxes, labels and relation lines drawn with OpenCV (used for
+~/debug_image and the demo's PNGs)."""
 from __future__ import annotations
 
 import cv2
@@ -23,6 +23,8 @@ def annotate(rgb: np.ndarray, detections: list[Detection], relations: list[Relat
     for det in detections:
         x0, y0, x1, y1 = (int(round(v)) for v in det.box2d)
         colour = _bgr255(det.label)
+        if det.mask is not None and det.mask.shape == img.shape[:2]:
+            _tint(img, det.mask, (x0, y0, x1, y1), colour)
         cv2.rectangle(img, (x0, y0), (x1, y1), colour, thick)
         text = f"{det.description} {det.score:.2f}"
         (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.5 * scale, 1)
@@ -39,3 +41,13 @@ def annotate(rgb: np.ndarray, detections: list[Detection], relations: list[Relat
         cv2.line(img, centers[rel.subject_id], centers[rel.object_id], bgr, thick * (3 if width_m > 0.005 else 1),
                  cv2.LINE_AA)
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+def _tint(img: np.ndarray, mask: np.ndarray, box: tuple[int, int, int, int], colour: tuple[int, int, int]) -> None:
+    """Blend `colour` into the mask's pixels, looking only inside its box (+2 px for rounding): indexing
+    the whole 640x480 frame per detection cost ~9 ms a frame on the node's inference thread."""
+    h, w = mask.shape
+    x0, y0, x1, y1 = max(0, box[0] - 2), max(0, box[1] - 2), min(w, box[2] + 2), min(h, box[3] + 2)
+    crop = img[y0:y1, x0:x1]
+    blended = cv2.addWeighted(crop, 0.6, np.full_like(crop, colour), 0.4, 0.0)
+    np.copyto(crop, blended, where=mask[y0:y1, x0:x1, None])
