@@ -73,4 +73,7 @@ for m in student teacher ablations/student_k0 ablations/student_fixed; do
   cp -r "$src/config.json" "$src/model.safetensors" "$src/tokenizer" "$src/train_summary.json" \
     "$src/region_summary.json" "$src/piece_summary.json" "$src/shade_summary.json" "resource/models/$m/"
 done
+# This chain's student is its ablations' control (scripts/train_ablations.sh builds the same three by a shorter chain).
+rm -rf resource/models/ablations/student_control
+cp -r resource/models/student resource/models/ablations/student_control
 echo "done: resource/models/{student,teacher,ablations/*}, results/reproduction.md"
