@@ -5,6 +5,7 @@ Each test session gets its own ROS_DOMAIN_ID so parallel runs on one machine nev
 """
 from __future__ import annotations
 
+import importlib.util
 import os
 import random
 from pathlib import Path
@@ -25,6 +26,14 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return REPO
+
+
+def load_script(name: str):
+    """A scripts/NAME.py measurement script as a module (scripts/ is not a package)."""
+    spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture(scope="session")

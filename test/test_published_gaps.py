@@ -2,19 +2,15 @@
 detections' masks and from their 3D boxes, on the same detections."""
 from __future__ import annotations
 
-import importlib.util
 import json
 
 import pytest
+from conftest import load_script
 
 
 @pytest.fixture(scope="module")
-def script(repo_root):
-    spec = importlib.util.spec_from_file_location("measure_published_gaps",
-                                                  repo_root / "scripts" / "measure_published_gaps.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def script():
+    return load_script("measure_published_gaps")
 
 
 def test_measures_both_ways_on_the_same_pairs(script, generated_split, student_dir, tmp_path):

@@ -2,19 +2,15 @@
 scored against a split's questions beside the engine's own answers."""
 from __future__ import annotations
 
-import importlib.util
 import json
 
 import pytest
+from conftest import load_script
 
 
 @pytest.fixture(scope="module")
-def script(repo_root):
-    spec = importlib.util.spec_from_file_location("measure_service_answers",
-                                                  repo_root / "scripts" / "measure_service_answers.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def script():
+    return load_script("measure_service_answers")
 
 
 def test_service_sentences_become_short_answers(script):

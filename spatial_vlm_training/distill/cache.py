@@ -9,6 +9,7 @@ Two files per split in `<split>/.model_cache/`:
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
 import os
 import pickle
 from concurrent.futures import ProcessPoolExecutor
@@ -152,6 +153,13 @@ def worker_count() -> int:
     return max(1, min(2, os.cpu_count() or 1))
 
 
+def process_pool(**kwargs) -> ProcessPoolExecutor:
+    """worker_count() processes, started by spawn. Forking a process that runs torch's and ROS's threads
+    can copy a lock another thread holds: a `make test` hung there for good (a pool of the shade-head test,
+    twelfth session), so the workers start clean and import what they need; jobs travel by name."""
+    return ProcessPoolExecutor(worker_count(), mp_context=multiprocessing.get_context("spawn"), **kwargs)
+
+
 def features_path(root: Path, max_objects: int, limit: int, proposal_share: float = 0.0) -> Path:
     """Where load_features keeps a split's features for these settings."""
     masks = f"-p{round(100 * proposal_share)}" if proposal_share > 0 else ""
@@ -169,7 +177,7 @@ def load_features(split_dir: Path | str, max_objects: int = 12, limit: int = 0, 
     samples = list(iter_samples(root, limit or None))
     cats, cols = list(meta.categories), list(meta.colors)
     jobs = [(s, root, cats, cols, max_objects, i, proposal_share) for i, s in enumerate(samples)]
-    with ProcessPoolExecutor(worker_count()) as pool:
+    with process_pool() as pool:
         results = list(tqdm(pool.map(_features_job, jobs, chunksize=8), total=len(jobs),
                             desc=f"features {desc or root.name}", unit="frame"))
     out = SplitFeatures([s.id for s in samples], cats, cols, [r[0] for r in results], [r[1] for r in results])
@@ -187,7 +195,7 @@ def load_images(split_dir: Path | str, width: int, height: int, categories: list
             return SplitImages(z["rgb"], z["depth"], z["gt_depth"], z["segmentation"])
     samples = list(iter_samples(root, limit or None))
     jobs = [(s, categories, width, height) for s in samples]
-    with ProcessPoolExecutor(worker_count()) as pool:
+    with process_pool() as pool:
         results = list(tqdm(pool.map(_images_job, jobs, chunksize=8), total=len(jobs),
                             desc=f"images {desc or root.name} {width}x{height}", unit="frame"))
     out = SplitImages(*(np.stack([r[i] for r in results]) for i in range(4)))

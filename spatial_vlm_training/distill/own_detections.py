@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import shutil
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
@@ -18,7 +17,7 @@ from spatial_vlm_ros.model import SpatialVLM
 from spatial_vlm_ros.model.build import save_model
 from spatial_vlm_training.data.sample import SceneSample, iter_samples
 
-from .cache import worker_count
+from .cache import process_pool
 
 MODEL_FILES = {"config.json", "model.safetensors", "tokenizer"}  # what save_model writes
 T = TypeVar("T")
@@ -56,8 +55,7 @@ def map_frames(model_dir: Path | str, split_dir: Path | str, limit: int,
     processes that each load the model's engine and `configure` it. Both callables must be module-level
     functions (they travel to the workers by name)."""
     samples = list(iter_samples(Path(split_dir), limit or None))
-    with ProcessPoolExecutor(worker_count(), initializer=_init_worker,
-                             initargs=(str(model_dir), configure, per_frame)) as pool:
+    with process_pool(initializer=_init_worker, initargs=(str(model_dir), configure, per_frame)) as pool:
         return list(tqdm(pool.map(_job, samples, chunksize=4), total=len(samples), desc=desc, unit="frame"))
 
 

@@ -4,7 +4,6 @@ spatial_vlm_ros.inference.region_inputs. Cached per split in `<split>/.model_cac
 from __future__ import annotations
 
 import hashlib
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from spatial_vlm_ros.inference.region_proposals import ProposalConfig, box_iou, 
 from spatial_vlm_training.data.resize import frame_from_sample
 from spatial_vlm_training.data.sample import SceneSample, iter_samples, read_meta
 
-from .cache import CACHE_DIR, split_key, worker_count
+from .cache import CACHE_DIR, process_pool, split_key
 
 REGION_CACHE_VERSION = 1
 POSITIVE_IOU = 0.5
@@ -84,7 +83,7 @@ def load_region_examples(split_dir: Path | str, crop: int, limit: int = 0, desc:
             return RegionExamples(z["crops"], z["scalars"], z["labels"], z["frame"])
     samples = list(iter_samples(root, limit or None))
     jobs = [(s, list(meta.categories), crop, i) for i, s in enumerate(samples)]
-    with ProcessPoolExecutor(worker_count()) as pool:
+    with process_pool() as pool:
         results = list(tqdm(pool.map(_job, jobs, chunksize=4), total=len(jobs),
                             desc=f"regions {desc or root.name}", unit="frame"))
     out = RegionExamples(np.concatenate([r[0] for r in results]), np.concatenate([r[1] for r in results]),
