@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -11,7 +12,7 @@ import torch
 from spatial_vlm_ros.inference.engine import load_engine
 from spatial_vlm_ros.inference.object_features import WORK_SIZE, gravity_basis, object_points, working_views
 from spatial_vlm_ros.inference.region_inputs import region_inputs
-from spatial_vlm_ros.inference.region_proposals import box_iou, region_proposals
+from spatial_vlm_ros.inference.region_proposals import box_iou, mask_at_size, mask_box, region_proposals
 from spatial_vlm_ros.inference.types import RelationType
 from spatial_vlm_ros.model.build import new_model, save_model, tokenizer_for
 from spatial_vlm_ros.model.configuration_spatial_vlm import (
@@ -114,6 +115,23 @@ def test_a_noisy_table_top_is_one_surface_and_a_plate_on_it_stays_out():
     assert specks[inner & ~plate].mean() < 0.85  # what the vote is for
     with pytest.raises(ValueError, match="support_median_px"):
         ProposalConfig(support_median_px=7)
+
+
+@pytest.mark.parametrize("w, h", [(640, 480), (960, 720), (1920, 1440), (800, 600)])
+def test_a_mask_at_another_size_is_nearest_neighbour_inside_its_box(w, h):
+    """What a detection carries: its working-resolution mask at the frame's size, read only inside its box.
+    At whole-number scales it is OpenCV's nearest-neighbour resize pixel for pixel."""
+    rng = np.random.default_rng(3)
+    mask = np.zeros((240, 320), bool)
+    mask[40:90, 100:180] = rng.random((50, 80)) > 0.3
+    fx0, fy0, fx1, fy1 = mask_box(mask)
+    big = mask_at_size(mask, w, h, (fx0 * w, fy0 * h, fx1 * w, fy1 * h))
+    assert big.shape == (h, w) and big.dtype == bool
+    if w % 320 == 0 and h % 240 == 0:
+        assert np.array_equal(big, cv2.resize(mask.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) > 0)
+    else:
+        assert abs(int(big.sum()) - mask.sum() * (w / 320) * (h / 240)) < 0.05 * big.sum()
+    assert mask_at_size(mask, 320, 240, (0, 0, 320, 240)) is mask
 
 
 def test_region_inputs_shapes_and_mask_channel(splits):

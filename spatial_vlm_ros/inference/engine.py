@@ -51,7 +51,7 @@ from .piece_pairs import pair_table, piece_groups
 from .preprocess import check_frame, depth_tensor, rgb_tensor
 from .questions import ParsedQuestion, QuestionError, parse_question
 from .region_inputs import region_inputs
-from .region_proposals import ProposalConfig, mask_box, region_proposals
+from .region_proposals import ProposalConfig, mask_at_size, mask_box, region_proposals
 from .region_selection import select_regions
 from .shade_inputs import reshade, shade_features, shade_indices
 from .types import (
@@ -497,7 +497,8 @@ class SpatialVLMEngine:
             x0, y0, x1, y1 = b.box
             scores = {c: float(s) for c, s in zip(self.config.categories, b.category_scores, strict=False)}
             dets.append(Detection(f"obj{i}", label, b.score, (x0 * w, y0 * h, x1 * w, y1 * h), color, box3d,
-                                  description=desc, label_scores=scores, mask=_at_size(m, w, h),
+                                  description=desc, label_scores=scores,
+                                  mask=mask_at_size(m, w, h, (x0 * w, y0 * h, x1 * w, y1 * h)),
                                   color_scores={c: float(p) for c, p in zip(self.config.colors, probs, strict=False)}))
         return dets
 
@@ -554,13 +555,6 @@ def describe(detections: list[Detection], relations: list[Relation]) -> str:
         if r.holds and r.predicate == "near":
             parts.append(r.text)
     return " ".join(parts)
-
-
-def _at_size(mask: np.ndarray, w: int, h: int) -> np.ndarray:
-    """A working-resolution mask at the frame's (w, h), nearest neighbour."""
-    if mask.shape == (h, w):
-        return mask
-    return cv2.resize(mask.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST).astype(bool)
 
 
 def _lap(t: float) -> tuple[float, float]:

@@ -164,6 +164,23 @@ def _component_masks(comp: np.ndarray, min_pixels: int, max_fraction: float) -> 
     return [comp == i for i in keep]
 
 
+def mask_at_size(mask: np.ndarray, w: int, h: int, box: tuple[float, float, float, float]) -> np.ndarray:
+    """`mask` (any size) at (h, w), nearest neighbour, read only inside `box` ((x0, y0, x1, y1) in pixels
+    of the new size, + 1 px), where all of a detection's pixels lie: upsampling whole 640x480 masks to a
+    1280x720 frame cost 11 ms for 8 detections, 55 ms at 4K."""
+    mh, mw = mask.shape
+    if (mh, mw) == (h, w):
+        return mask
+    out = np.zeros((h, w), bool)
+    x0, y0 = max(0, int(np.floor(box[0])) - 1), max(0, int(np.floor(box[1])) - 1)
+    x1, y1 = min(w, int(np.ceil(box[2])) + 1), min(h, int(np.ceil(box[3])) + 1)
+    if x1 > x0 and y1 > y0:
+        rows = np.arange(y0, y1) * mh // h
+        cols = np.arange(x0, x1) * mw // w
+        out[y0:y1, x0:x1] = mask[np.ix_(rows, cols)]
+    return out
+
+
 def mask_box(mask: np.ndarray) -> np.ndarray:
     """Bounding box of a non-empty mask as fractions of the image (x1/y1 exclusive)."""
     h, w = mask.shape

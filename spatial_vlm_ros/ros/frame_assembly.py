@@ -11,6 +11,7 @@ from dataclasses import replace
 import cv2
 import numpy as np
 
+from ..inference.region_proposals import mask_at_size
 from ..inference.types import CameraIntrinsics, RGBDFrame, SceneResult
 from .conversions import ConversionError, camera_info_to_intrinsics, image_to_depth_m, image_to_rgb, pointcloud2_to_xyz
 
@@ -88,8 +89,7 @@ def restore_scene(scene: SceneResult, source: CameraIntrinsics, used: CameraIntr
         x0, y0, x1, y1 = d.box2d
         d.box2d = (x0 * sx, y0 * sy, x1 * sx, y1 * sy)
         if d.mask is not None:
-            d.mask = cv2.resize(d.mask.astype(np.uint8), (source.width, source.height),
-                                interpolation=cv2.INTER_NEAREST).astype(bool)
+            d.mask = mask_at_size(d.mask, source.width, source.height, d.box2d)
     size = (source.width, source.height)
     if scene.depth is not None:
         scene.depth = cv2.resize(scene.depth.astype(np.float32), size, interpolation=cv2.INTER_NEAREST)
