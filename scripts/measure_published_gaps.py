@@ -50,14 +50,15 @@ def summarise(gaps: list[tuple[float, float, bool | None]], times_ms: list[float
     touching = np.array([g[2] is True for g in gaps])
     apart = np.array([g[2] is False for g in gaps])
     ok = np.isfinite(est)
-    err = np.abs(est - true)[ok]
+    error = np.abs(est - true)
+    err = error[ok]
     decide = DEFAULT_THRESHOLDS.contact_decision_m
     return {
         "pairs": len(gaps), "measured": int(ok.sum()),
         "abs_error_median_m": round(float(np.median(err)), 4) if len(err) else None,
         "abs_error_p90_m": round(float(np.percentile(err, 90)), 4) if len(err) else None,
-        "abs_error_median_touching_m": round(float(np.median(np.abs(est - true)[ok & touching])), 4),
-        "abs_error_median_apart_m": round(float(np.median(np.abs(est - true)[ok & apart])), 4),
+        "abs_error_median_touching_m": round(float(np.median(error[ok & touching])), 4),
+        "abs_error_median_apart_m": round(float(np.median(error[ok & apart])), 4),
         "touching_pairs": int(touching.sum()), "apart_pairs": int(apart.sum()),
         "touching_judged_touching": int((ok & touching & (est <= decide)).sum()),
         "apart_judged_apart": int((ok & apart & (est > decide)).sum()),

@@ -495,10 +495,10 @@ class SpatialVLMEngine:
                 lo, hi = np.percentile(local, 5, axis=0), np.percentile(local, 95, axis=0)
                 box3d = Box3D(((lo + hi) / 2) @ basis, np.maximum(hi - lo, 1e-3), basis.T.copy())
             x0, y0, x1, y1 = b.box
+            box2d = (x0 * w, y0 * h, x1 * w, y1 * h)
             scores = {c: float(s) for c, s in zip(self.config.categories, b.category_scores, strict=False)}
-            dets.append(Detection(f"obj{i}", label, b.score, (x0 * w, y0 * h, x1 * w, y1 * h), color, box3d,
-                                  description=desc, label_scores=scores,
-                                  mask=mask_at_size(m, w, h, (x0 * w, y0 * h, x1 * w, y1 * h)),
+            dets.append(Detection(f"obj{i}", label, b.score, box2d, color, box3d, description=desc,
+                                  label_scores=scores, mask=mask_at_size(m, w, h, box2d),
                                   color_scores={c: float(p) for c, p in zip(self.config.colors, probs, strict=False)}))
         return dets
 
