@@ -112,11 +112,12 @@ def test_model_group(make_node, tmp_path, model_path):
 
     node = up(make_node(**{"model.precision": "bf16", "model.hidden_cot_k": 2, "model.score_threshold": 0.05,
                            "model.max_objects": 2, "model.input_width": 160, "model.input_height": 120,
-                           "model.drop_pieces": False}))
+                           "model.drop_pieces": False, "model.max_depth_m": 2.5}))
     engine = node.engine_info.engine
     assert engine.dtype == torch.bfloat16 and engine.hidden_cot_k == 2
     assert not engine.drop_pieces and engine.model.piece_head is not None  # the checkpoint has one
     assert engine.score_threshold == pytest.approx(0.05) and engine.max_objects == 2
+    assert engine.max_depth_m == 2.5
     seen_sizes = []
     infer = engine.infer
     engine.infer = lambda frame: (seen_sizes.append(frame.size), infer(frame))[1]

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import math
 
 import cv2
 import numpy as np
 import pytest
 import torch
+from conftest import load_script
 
 from spatial_vlm_ros.inference.engine import load_engine
 from spatial_vlm_ros.inference.object_features import WORK_SIZE, gravity_basis, object_points, working_views
@@ -227,6 +229,43 @@ def test_engine_proposal_config_takes_effect(student_dir, splits, monkeypatch):
     engine.proposal_config = dataclasses.replace(engine.proposal_config, plane_seed=7)
     engine.infer(frame)
     assert seeds == [7]
+
+
+def test_proposals_beyond_the_trained_depth_are_not_scored(student_dir, splits, base_model, tmp_path):
+    """train-regions records how deep its training objects stood (10 % beyond the deepest centre,
+    config.max_trained_depth_m); the engine scores no proposal deeper than its limit: the checkpoint's
+    by default, none at all at 1 mm, any at 0 (no limit)."""
+    from spatial_vlm_ros.cli import main
+    from spatial_vlm_training.distill.region_data import DEPTH_MARGIN, max_trained_depth_m
+
+    deepest = max(float(o.box3d.center[2]) for s in iter_samples(splits["train"]) for o in s.objects)
+    assert max_trained_depth_m(splits["train"]) == pytest.approx(DEPTH_MARGIN * deepest, abs=1e-3)
+    out = tmp_path / "rh"
+    assert main(["train-regions", "--model", str(base_model), "--data", str(splits["train"]), "--val",
+                 str(splits["val"]), "--out", str(out), "--widths", "8", "16", "--hidden", "16", "--crop", "16",
+                 "--epochs", "1"]) == 0
+    recorded = json.loads((out / "config.json").read_text())["max_trained_depth_m"]
+    assert recorded == pytest.approx(DEPTH_MARGIN * deepest, abs=1e-3)
+    assert json.loads((out / "region_summary.json").read_text())["max_trained_depth_m"] == recorded
+    # models trained before train-regions recorded it get it from their training split by a script
+    record = load_script("record_trained_depth").main
+    config = json.loads((out / "config.json").read_text())
+    (out / "config.json").write_text(json.dumps({**config, "max_trained_depth_m": None}))
+    assert record(["--data", str(splits["train"]), str(out)]) == 0
+    assert load_engine(out).max_depth_m == pytest.approx(recorded)
+    assert record(["--data", str(splits["train"]), str(base_model)]) == 1  # no region head: one-line error
+
+    engine = load_engine(student_dir)
+    assert engine.max_depth_m == engine.config.max_trained_depth_m > 3.0
+    assert load_engine(student_dir, max_depth_m=0).max_depth_m == math.inf
+    assert load_engine(student_dir, max_depth_m=2.5).max_depth_m == 2.5
+    frame = frame_from_sample(next(iter(iter_samples(splits["val"]))))
+    kept = engine.infer(frame).detections
+    assert len(kept) >= 2  # a generated frame's objects all stand within the trained depth
+    engine.max_depth_m = math.inf
+    assert [d.description for d in engine.infer(frame).detections] == [d.description for d in kept]
+    engine.max_depth_m = 1e-3
+    assert engine.infer(frame).detections == []
 
 
 def _p_yes(relation) -> float:

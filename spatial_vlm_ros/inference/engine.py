@@ -169,7 +169,8 @@ def load_model(path: Path | str) -> tuple[SpatialVLM, object]:
 class SpatialVLMEngine:
     def __init__(self, model: SpatialVLM, tokenizer, device: torch.device, dtype: torch.dtype = torch.float32,
                  score_threshold: float = DEFAULT_SCORE_THRESHOLD, hidden_cot_k: Optional[int] = None,
-                 thresholds: Optional[RelationThresholds] = None, max_objects: int = 12, drop_pieces: bool = True):
+                 thresholds: Optional[RelationThresholds] = None, max_objects: int = 12, drop_pieces: bool = True,
+                 max_depth_m: Optional[float] = None):
         self.model = model.to(device=device, dtype=dtype).eval()
         self.tokenizer = tokenizer
         self.config: SpatialVLMConfig = model.config
@@ -180,6 +181,11 @@ class SpatialVLMEngine:
             model.hidden_cot(1, hidden_cot_k)  # validates K against the trained K
         self.thresholds = thresholds or DEFAULT_THRESHOLDS
         self.max_objects = max_objects
+        # Proposals deeper than this are not scored. None: the depth the checkpoint's region head was trained
+        # to (config.max_trained_depth_m; no limit when it has none); <= 0: no limit.
+        if max_depth_m is None:
+            max_depth_m = self.config.max_trained_depth_m
+        self.max_depth_m = math.inf if max_depth_m is None or max_depth_m <= 0 else float(max_depth_m)
         self.proposal_config = ProposalConfig()
         # Keep one of touching detections the model's piece head judges to be one object (piece_pairs.py);
         # False shows the detections as the region head kept them (what the piece head is trained on).
@@ -286,6 +292,12 @@ class SpatialVLMEngine:
             return [], [], [], None
         basis = gravity_basis(frame.up)
         objects = [object_points(rgb_small, points_small, p.mask, basis) for p in proposals]
+        # NaN (a region without depth) compares False and stays
+        near = [k for k, o in enumerate(objects) if not o.median_depth_m > self.max_depth_m]
+        if len(near) < len(proposals):
+            proposals, objects = [proposals[k] for k in near], [objects[k] for k in near]
+            if not proposals:
+                return [], [], [], None
         crops, scalars = region_inputs(rgb_small, points_small, [p.mask for p in proposals], objects,
                                        self.config.region_crop_size)
         t = time.perf_counter()
@@ -565,7 +577,7 @@ def _lap(t: float) -> tuple[float, float]:
 def load_engine(path: Path | str, device: str = "cpu", dtype: Optional[str | torch.dtype] = None,
                 score_threshold: float = DEFAULT_SCORE_THRESHOLD, hidden_cot_k: Optional[int] = None,
                 thresholds: Optional[RelationThresholds] = None, max_objects: int = 12,
-                drop_pieces: bool = True) -> SpatialVLMEngine:
+                drop_pieces: bool = True, max_depth_m: Optional[float] = None) -> SpatialVLMEngine:
     """Load a saved student (or teacher) folder as a SpatialEngine. CUDA when asked for and available."""
     model, tokenizer = load_model(path)
     dev = resolve_device(device)
@@ -577,4 +589,4 @@ def load_engine(path: Path | str, device: str = "cpu", dtype: Optional[str | tor
     if dtype is None or (dev.type == "cpu" and dtype == torch.float16):
         dtype = torch.float32
     return SpatialVLMEngine(model, tokenizer, dev, dtype, score_threshold, hidden_cot_k, thresholds, max_objects,
-                            drop_pieces)
+                            drop_pieces, max_depth_m)

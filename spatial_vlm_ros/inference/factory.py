@@ -37,6 +37,7 @@ class EngineSpec:
     hidden_cot_k: int = -1  # < 0 = the checkpoint's own K
     max_objects: int = 12
     drop_pieces: bool = True  # the student's piece head, when its checkpoint has one
+    max_depth_m: float = -1.0  # < 0 = the depth the checkpoint's region head was trained to; 0 = no limit
     thresholds: RelationThresholds = field(default_factory=RelationThresholds)
     annotations: Optional[dict] = None  # frame_id -> list[Detection], for backend "annotations"
 
@@ -130,7 +131,8 @@ def _student(spec: EngineSpec, device: str, detector: Optional[str] = None) -> t
                                   score_threshold=spec.score_threshold,
                                   hidden_cot_k=spec.hidden_cot_k if spec.hidden_cot_k >= 0 else None,
                                   thresholds=spec.thresholds, max_objects=spec.max_objects,
-                                  drop_pieces=spec.drop_pieces)
+                                  drop_pieces=spec.drop_pieces,
+                                  max_depth_m=None if spec.max_depth_m < 0 else spec.max_depth_m)
     if detector is not None:
         params = inspect.signature(engine_mod.load_engine).parameters
         if "detector" not in params:

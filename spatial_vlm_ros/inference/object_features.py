@@ -37,6 +37,11 @@ class ObjectPoints:
     geometry: np.ndarray  # (OBJECT_GEOMETRY_DIM,)
     n_pixels: int
 
+    @property
+    def median_depth_m(self) -> float:
+        """Median camera-frame depth (z) of the points; NaN without points (object_points keeps it in geometry[8])."""
+        return float(self.geometry[8]) if len(self.points) else math.nan
+
     @cached_property
     def footprint_centre(self) -> np.ndarray:
         """Median of the horizontal coordinates (computed once, read by every pair)."""

@@ -67,6 +67,7 @@ class SpatialVLMConfig(PretrainedConfig):
         region_crop_size: int = 24,
         region_widths: list[int] | None = None,
         region_hidden: int = 128,
+        max_trained_depth_m: float | None = None,
         use_piece_head: bool = False,
         piece_head_hidden: int = 32,
         piece_head_threshold: float = 0.5,
@@ -127,6 +128,11 @@ class SpatialVLMConfig(PretrainedConfig):
         self.region_crop_size = region_crop_size
         self.region_widths = list(region_widths) if region_widths else [16, 32, 64]
         self.region_hidden = region_hidden
+        # How far in front of the camera the region head has seen objects: 10 % beyond the deepest object centre
+        # of its training frames (spatial-vlm train-regions records it). The engine scores no proposal
+        # whose median depth lies beyond it: there the head only ever met background, and it named far
+        # walls as desks.
+        self.max_trained_depth_m = max_trained_depth_m
         # Piece head: judges whether two touching detections are pieces of one object (the engine keeps
         # the best-scored piece); the threshold on its probability is chosen on val pairs when it is
         # trained (spatial-vlm train-pieces).
@@ -172,6 +178,8 @@ class SpatialVLMConfig(PretrainedConfig):
             problems.append(f"dpt_layers {self.dpt_layers} exceed encoder_depth {self.encoder_depth}")
         if self.region_crop_size < 2 ** len(self.region_widths):
             problems.append(f"region_crop_size {self.region_crop_size} is too small for {len(self.region_widths)} pooling stages")
+        if self.max_trained_depth_m is not None and not self.max_trained_depth_m > 0:
+            problems.append(f"max_trained_depth_m must be > 0 (or null), got {self.max_trained_depth_m}")
         if not 0.0 < self.piece_head_threshold <= 1.0:
             problems.append(f"piece_head_threshold must be in (0, 1], got {self.piece_head_threshold}")
         if self.use_shade_head and (len(self.shade_colors) < 2 or not set(self.shade_colors) <= set(self.colors)):

@@ -28,6 +28,8 @@ PARAMETERS: dict[str, tuple[object, str]] = {
     "model.max_objects": (12, "most objects per frame"),
     "model.hidden_cot_k": (-1, "Hidden CoT latent steps; -1 = the checkpoint's own"),
     "model.drop_pieces": (True, "drop detections the checkpoint's piece head judges pieces of a better-scored one"),
+    "model.max_depth_m": (-1.0, "score no region whose median depth is beyond this (metres); -1 = the depth the "
+                                "checkpoint's region head was trained to, 0 = no limit"),
     "thresholds.contact_m": (0.01, "surface gap at or below which objects touch"),
     "thresholds.no_contact_m": (0.03, "gap at or above which they clearly do not"),
     "thresholds.near_m": (0.25, "gap at or below which objects are near"),
@@ -70,6 +72,7 @@ class NodeParams:
     max_objects: int
     hidden_cot_k: int
     drop_pieces: bool
+    max_depth_m: float
     thresholds: RelationThresholds
     input_mode: str
     topic_color: str
@@ -94,7 +97,7 @@ class NodeParams:
         return EngineSpec(backend=self.backend, model_path=self.model_path, device=self.device,
                           precision=self.precision, score_threshold=self.score_threshold,
                           hidden_cot_k=self.hidden_cot_k, max_objects=self.max_objects, thresholds=self.thresholds,
-                          drop_pieces=self.drop_pieces)
+                          drop_pieces=self.drop_pieces, max_depth_m=self.max_depth_m)
 
 
 def from_values(v: dict[str, object]) -> NodeParams:
@@ -109,6 +112,7 @@ def from_values(v: dict[str, object]) -> NodeParams:
         input_width=int(get("model.input_width")), input_height=int(get("model.input_height")),
         score_threshold=float(get("model.score_threshold")), max_objects=int(get("model.max_objects")),
         hidden_cot_k=int(get("model.hidden_cot_k")), drop_pieces=bool(get("model.drop_pieces")),
+        max_depth_m=float(get("model.max_depth_m")),
         thresholds=RelationThresholds(contact_m=float(get("thresholds.contact_m")),
                                       no_contact_m=float(get("thresholds.no_contact_m")),
                                       near_m=float(get("thresholds.near_m")), far_m=float(get("thresholds.far_m"))),

@@ -23,6 +23,7 @@ REGION_CACHE_VERSION = 1
 POSITIVE_IOU = 0.5
 NEGATIVE_IOU = 0.3  # proposals between the two are ambiguous and left out
 NEGATIVES_PER_POSITIVE = 2
+DEPTH_MARGIN = 1.1  # the engine's depth limit lies this factor beyond the deepest training object
 
 
 @dataclass
@@ -71,6 +72,16 @@ def frame_regions(sample: SceneSample, categories: list[str], crop: int, seed: i
 def _job(args):
     sample, categories, crop, seed = args
     return frame_regions(sample, categories, crop, seed)
+
+
+def max_trained_depth_m(split_dir: Path | str, limit: int = 0) -> float:
+    """DEPTH_MARGIN times the deepest ground-truth object centre (camera z) of a split's frames: the
+    depth beyond which the region head trained on them has seen only background (config.max_trained_depth_m)."""
+    deepest = max((float(o.box3d.center[2]) for s in iter_samples(split_dir, limit or None) for o in s.objects),
+                  default=0.0)
+    if deepest <= 0:
+        raise ValueError(f"{Path(split_dir) / 'samples.jsonl'}: no object in front of the camera")
+    return round(DEPTH_MARGIN * deepest, 3)
 
 
 def load_region_examples(split_dir: Path | str, crop: int, limit: int = 0, desc: str = "") -> RegionExamples:

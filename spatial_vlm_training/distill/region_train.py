@@ -21,7 +21,7 @@ from spatial_vlm_ros.inference.engine import load_model
 from spatial_vlm_ros.model import SpatialVLM
 from spatial_vlm_ros.model.build import save_model, with_new_head
 
-from .region_data import RegionExamples, load_region_examples
+from .region_data import RegionExamples, load_region_examples, max_trained_depth_m
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -150,8 +150,10 @@ def run(args: argparse.Namespace) -> int:
     teacher_logits = predict(teacher, train) if teacher is not None else None
     summary = train_region_head(model, train, val, teacher_logits, args.epochs, args.batch_size, args.lr,
                                 args.kd_weight, args.temperature, args.max_minutes, args.seed)
+    model.config.max_trained_depth_m = max_trained_depth_m(args.data)
     summary.update(source_model=str(args.model), teacher=str(args.teacher) if args.teacher else None,
-                   new_head=fresh, data=str(args.data), val=str(args.val))
+                   new_head=fresh, data=str(args.data), val=str(args.val),
+                   max_trained_depth_m=model.config.max_trained_depth_m)
     save_model(model, tokenizer, args.out)
     for extra in ("train_summary.json", "training_log.jsonl"):  # the base model's training record travels with it
         if (args.model / extra).is_file() and args.model.resolve() != args.out.resolve():
