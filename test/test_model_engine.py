@@ -57,6 +57,28 @@ def test_infer_and_answer(tiny_model_dir, with_depth):
     assert not engine.answer(f, scene, "  ").success
 
 
+def test_geometry_reads_the_measured_depth_and_the_prediction_only_without_one(tiny_model_dir, monkeypatch):
+    """Proposals, object points and pair gaps come from the measurement alone (holes stay holes, as in
+    training); the model's depth fills in only when there is no usable measurement."""
+    from spatial_vlm_ros.inference import engine as engine_mod
+
+    seen = []
+    real = engine_mod.working_views
+    monkeypatch.setattr(engine_mod, "working_views", lambda rgb, depth, intr: seen.append(depth) or real(rgb, depth, intr))
+    engine = load_engine(tiny_model_dir, score_threshold=0.0, max_objects=4)
+    f = frame(True)
+    scene = engine.infer(f)
+    valid = np.isfinite(f.depth)
+    assert np.isnan(seen[-1][~valid]).all() and np.array_equal(seen[-1][valid], f.depth[valid])
+    assert np.isfinite(scene.depth).all()  # the published depth map still has its holes completed
+    engine.infer(frame(False))
+    assert np.isfinite(seen[-1]).all()
+    zero = frame(True)
+    zero.depth[:] = 0.0  # a depth image with nothing measured: the model's depth is all there is
+    engine.infer(zero)
+    assert np.isfinite(seen[-1]).all()
+
+
 def test_hidden_cot_override(tiny_model_dir):
     assert load_engine(tiny_model_dir, hidden_cot_k=0).hidden_cot_k == 0
     with pytest.raises(ValueError, match="trained with K=2"):

@@ -157,3 +157,23 @@ def test_fuzz_cloud_decoder_never_crashes(height, width, point_step, row_step, o
     except ConversionError:
         return
     assert xyz.ndim == 2 and xyz.shape[1] == 3 and np.isfinite(xyz).all() and len(xyz) <= height * width
+
+
+def test_a_cloud_without_depth_becomes_the_frames_measured_depth():
+    """input.mode=points: the cloud, projected into the colour image, is the depth the engine measures
+    its geometry on (holes where the cloud has no point); a cloud with no point in view leaves none."""
+    from std_msgs.msg import Header
+
+    from spatial_vlm_ros.ros.frame_assembly import assemble_frame
+    from spatial_vlm_ros.ros.player import cloud_from_depth
+
+    intr = CameraIntrinsics(100.0, 100.0, 32.0, 24.0, 64, 48)
+    depth = np.full((48, 64), 1.5, np.float32)
+    depth[:6, :8] = np.nan
+    header = Header(frame_id="cam")
+    rgb, info = rgb_to_image(np.zeros((48, 64, 3), np.uint8), header), intrinsics_to_camera_info(intr, header)
+    frame = assemble_frame(wire(rgb), wire(info), None, wire(xyz_to_pointcloud2(cloud_from_depth(depth, intr), header)))
+    assert frame.depth is not None and frame.points is not None
+    assert np.isnan(frame.depth[:6, :8]).all() and np.allclose(frame.depth[6:, 8:], 1.5, atol=1e-4)
+    behind = np.array([[0.0, 0.0, -1.0]], np.float32)  # behind the camera: nothing in view
+    assert assemble_frame(wire(rgb), wire(info), None, wire(xyz_to_pointcloud2(behind, header))).depth is None

@@ -127,6 +127,27 @@ def _anchored(question: str, state: _FrameState, kinds: tuple[str, ...]) -> Opti
     return (parsed, found[0]) if found else None
 
 
+#: Below this share of valid pixels a measured depth image is treated as missing (all-zero frames).
+MIN_MEASURED_SHARE = 0.1
+
+
+def geometry_depth(measured: Optional[np.ndarray], completed: np.ndarray) -> np.ndarray:
+    """The depth the proposals, object points and pair gaps are computed from: the measurement alone,
+    holes left as holes, as the region head and the language path saw it in training (region_data,
+    distill/cache read the sensor depth). The model's depth in the holes is a guess where nothing was
+    measured (beyond the sensor's range, grazing floor, or nothing there at all): filled in, it made
+    planes below the floor, so the real floor became a "table", and blobs in the image corners became
+    balls (results/NOTES.md, thirteenth session). Without a usable measurement (colour-only input, an
+    all-zero depth image) the model's depth is all there is."""
+    if measured is None:
+        return completed
+    measured = np.asarray(measured, np.float32)
+    valid = np.isfinite(measured) & (measured > 0)
+    if valid.mean() < MIN_MEASURED_SHARE:
+        return completed
+    return np.where(valid, measured, np.nan).astype(np.float32)
+
+
 def resolve_device(device: str) -> torch.device:
     if device.startswith("cuda") and not torch.cuda.is_available():
         return torch.device("cpu")
@@ -219,7 +240,7 @@ class SpatialVLMEngine:
         timings["encoder_heads"], t = _lap(t)
 
         depth_full, conf_full = self._full_depth(frame, out)
-        views = working_views(frame.rgb, depth_full, frame.intrinsics)
+        views = working_views(frame.rgb, geometry_depth(frame.depth, depth_full), frame.intrinsics)
         objects = scored = None
         if self.model.region_head is not None:
             boxes, masks, objects, scored = self._detect_regions(frame, views, timings)

@@ -14,6 +14,7 @@ import numpy as np
 from ..inference.region_proposals import mask_at_size
 from ..inference.types import CameraIntrinsics, RGBDFrame, SceneResult
 from .conversions import ConversionError, camera_info_to_intrinsics, image_to_depth_m, image_to_rgb, pointcloud2_to_xyz
+from .fusion import cloud_to_depth
 
 MAX_CLOUD_POINTS = 2_000_000  # a larger cloud is strided down: the cross-check needs ~1 point per pixel
 
@@ -67,6 +68,13 @@ def assemble_frame(color_msg, info_msg, depth_msg=None, cloud_msg=None, default_
             points = points[:: int(np.ceil(len(points) / MAX_CLOUD_POINTS))]
         if len(points) == 0:
             points = None
+    if depth is None and points is not None:
+        # The engine measures its geometry (proposals, gaps) on depth where it was measured; a cloud in the
+        # colour optical frame is such a measurement, seen as an image. Without it the student saw only
+        # its own predicted depth in input.mode=points.
+        projected = cloud_to_depth(points, intr)
+        if np.isfinite(projected).any():
+            depth = projected
     return RGBDFrame(rgb=rgb, intrinsics=intr, depth=depth, points=points,
                      stamp_ns=stamp_to_ns(color_msg.header.stamp), frame_id=frame_id)
 
