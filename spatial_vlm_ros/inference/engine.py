@@ -141,11 +141,16 @@ def geometry_depth(measured: Optional[np.ndarray], completed: np.ndarray) -> np.
     all-zero depth image) the model's depth is all there is."""
     if measured is None:
         return completed
-    measured = np.asarray(measured, np.float32)
-    valid = np.isfinite(measured) & (measured > 0)
+    measured, valid = measured_depth(measured)
     if valid.mean() < MIN_MEASURED_SHARE:
         return completed
     return np.where(valid, measured, np.nan).astype(np.float32)
+
+
+def measured_depth(depth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(depth as float32 metres, where it holds a measurement: finite and > 0)."""
+    depth = np.asarray(depth, np.float32)
+    return depth, np.isfinite(depth) & (depth > 0)
 
 
 def resolve_device(device: str) -> torch.device:
@@ -477,8 +482,7 @@ class SpatialVLMEngine:
             if pred is None:
                 raise ValueError("this model has no depth head, so frames need measured depth")
             return pred.astype(np.float32), conf
-        measured = np.asarray(frame.depth, np.float32)
-        valid = np.isfinite(measured) & (measured > 0)
+        measured, valid = measured_depth(frame.depth)
         if pred is None:
             return np.where(valid, measured, np.nan).astype(np.float32), None
         full = np.where(valid, measured, pred).astype(np.float32)
