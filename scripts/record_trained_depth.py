@@ -14,19 +14,16 @@ import json
 import sys
 from pathlib import Path
 
+from spatial_vlm_ros.inference.engine import load_config
 from spatial_vlm_training.distill.region_data import max_trained_depth_m
 
 
 def record(model_dir: Path, depth_m: float, data: Path) -> None:
-    config_path = model_dir / "config.json"
-    try:
-        config = json.loads(config_path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{config_path}: cannot read ({type(exc).__name__}: {exc})") from exc
-    if not config.get("use_region_head"):
-        raise ValueError(f"{config_path}: the model has no region head")
-    config["max_trained_depth_m"] = depth_m
-    config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+    config = load_config(model_dir)
+    if not config.use_region_head:
+        raise ValueError(f"{model_dir / 'config.json'}: the model has no region head")
+    config.max_trained_depth_m = depth_m
+    config.save_pretrained(model_dir)
     summary_path = model_dir / "region_summary.json"
     if summary_path.is_file():
         summary = json.loads(summary_path.read_text())

@@ -173,14 +173,20 @@ def check_model_dir(path: Path) -> None:
         raise ValueError(f"{path / 'config.json'}: corrupt JSON ({exc})") from exc
 
 
-def load_model(path: Path | str) -> tuple[SpatialVLM, object]:
-    """(model, tokenizer) from a save_pretrained folder; one-line errors name the bad file."""
+def load_config(path: Path | str) -> SpatialVLMConfig:
+    """The config of a save_pretrained folder; one-line errors name the bad file."""
     path = Path(path)
     check_model_dir(path)
     try:
-        config = SpatialVLMConfig.from_pretrained(str(path))
+        return SpatialVLMConfig.from_pretrained(str(path))
     except (ValueError, TypeError, KeyError, OSError) as exc:
         raise ValueError(f"{path / 'config.json'}: {exc}") from exc
+
+
+def load_model(path: Path | str) -> tuple[SpatialVLM, object]:
+    """(model, tokenizer) from a save_pretrained folder; one-line errors name the bad file."""
+    path = Path(path)
+    config = load_config(path)
     tokenizer = load_tokenizer(path)
     if len(tokenizer) != config.vocab_size:
         raise ValueError(f"{path / 'tokenizer' / 'tokenizer.json'}: {len(tokenizer)} tokens but config.json says "
@@ -314,16 +320,13 @@ class SpatialVLMEngine:
         rgb_small, points_small = views
         proposals = region_proposals(rgb_small, points_small, frame.intrinsics.scaled(*WORK_SIZE), frame.up,
                                      self.proposal_config)
-        if not proposals:
-            return [], [], [], None
         basis = gravity_basis(frame.up)
         objects = [object_points(rgb_small, points_small, p.mask, basis) for p in proposals]
-        # NaN (a region without depth) compares False and stays
-        near = [k for k, o in enumerate(objects) if not o.median_depth_m > self.max_depth_m]
-        if len(near) < len(proposals):
-            proposals, objects = [proposals[k] for k in near], [objects[k] for k in near]
-            if not proposals:
-                return [], [], [], None
+        # Only proposals within the depth the region head was trained to are scored; NaN (no depth) stays.
+        kept = [k for k, o in enumerate(objects) if not o.median_depth_m > self.max_depth_m]
+        proposals, objects = [proposals[k] for k in kept], [objects[k] for k in kept]
+        if not proposals:
+            return [], [], [], None
         crops, scalars = region_inputs(rgb_small, points_small, [p.mask for p in proposals], objects,
                                        self.config.region_crop_size)
         t = time.perf_counter()
