@@ -200,6 +200,34 @@ def test_train_regions_cli_one_line_errors(splits, base_model, tmp_path, capsys)
     assert len(err) == 1 and "no region head" in err[0] and str(base_model) in err[0]
 
 
+def test_train_regions_continues_or_replaces_a_head_and_keeps_records(splits, base_model, tmp_path, capsys):
+    """A head the model has is continued: a different shape asked for is a one-line error unless
+    --new-head replaces it. The base model's records (its piece and shade heads' summaries) travel on."""
+    from spatial_vlm_ros.cli import main
+
+    common = ["--data", str(splits["train"]), "--val", str(splits["val"]), "--epochs", "1"]
+    first = tmp_path / "first"
+    assert main(["train-regions", "--model", str(base_model), "--out", str(first), "--widths", "8", "16",
+                 "--hidden", "16", "--crop", "16", *common]) == 0
+    (first / "shade_summary.json").write_text('{"kept": true}\n')
+    capsys.readouterr()
+
+    assert main(["train-regions", "--model", str(first), "--out", str(tmp_path / "x"), "--crop", "8", *common]) != 0
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("spatial-vlm")]
+    assert len(err) == 1 and "--new-head" in err[0] and "crop 16" in err[0]
+
+    continued = tmp_path / "continued"
+    assert main(["train-regions", "--model", str(first), "--out", str(continued), "--crop", "16", *common]) == 0
+    assert not json.loads((continued / "region_summary.json").read_text())["new_head"]
+    assert (continued / "shade_summary.json").read_text() == '{"kept": true}\n'
+
+    replaced = tmp_path / "replaced"
+    assert main(["train-regions", "--model", str(first), "--out", str(replaced), "--new-head", "--widths", "8",
+                 "--hidden", "8", "--crop", "8", *common]) == 0
+    assert json.loads((replaced / "region_summary.json").read_text())["new_head"]
+    assert load_engine(replaced).config.region_crop_size == 8
+
+
 def test_committed_student_detects_end_to_end(student_dir, repo_root):
     """The embedded student's region head finds the objects of freshly generated frames (not a training
     seed), and results/reproduction.json says what it measured on the held-out test split."""

@@ -19,8 +19,9 @@ from tqdm import tqdm
 
 from spatial_vlm_ros.inference.engine import load_model
 from spatial_vlm_ros.model import SpatialVLM
-from spatial_vlm_ros.model.build import save_model, with_new_head
+from spatial_vlm_ros.model.build import with_new_head
 
+from .own_detections import save_with_records
 from .region_data import RegionExamples, load_region_examples, max_trained_depth_m
 
 
@@ -38,16 +39,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--widths", type=int, nargs="+", help="conv widths of a new head (default: the config's)")
     parser.add_argument("--hidden", type=int, help="hidden size of a new head")
     parser.add_argument("--crop", type=int, help="crop size of a new head")
+    parser.add_argument("--new-head", action="store_true",
+                        help="replace a region head the model already has with a new one (default: continue it)")
     parser.add_argument("--max-minutes", type=float, default=0.0, help="stop after this wall-clock budget (0 = none)")
     parser.add_argument("--seed", type=int, default=0)
 
 
-def with_region_head(path: Path, widths=None, hidden=None, crop=None) -> tuple[SpatialVLM, object, bool]:
-    """(model, tokenizer, fresh): the saved model, given a new region head when it has none."""
+def with_region_head(path: Path, widths=None, hidden=None, crop=None, new: bool = False
+                     ) -> tuple[SpatialVLM, object, bool]:
+    """(model, tokenizer, fresh): the saved model, given a new region head when it has none or `new`.
+    A head it has is continued, so a shape asked for that differs from it is an error rather than
+    silently ignored."""
     model, tokenizer = load_model(path)
-    if model.region_head is not None:
-        return model, tokenizer, False
     config = model.config
+    if model.region_head is not None and not new:
+        asked = {"widths": list(widths) if widths else None, "hidden": hidden, "crop": crop}
+        has = {"widths": list(config.region_widths), "hidden": config.region_hidden, "crop": config.region_crop_size}
+        differ = [k for k, v in asked.items() if v is not None and v != has[k]]
+        if differ:
+            raise ValueError(f"{path / 'config.json'}: the model already has a region head "
+                             f"({', '.join(f'{k} {has[k]}' for k in differ)}); pass --new-head to replace it")
+        return model, tokenizer, False
     config.use_region_head = True
     config.region_widths = list(widths or config.region_widths)
     config.region_hidden = hidden or config.region_hidden
@@ -135,7 +147,7 @@ def train_region_head(model: SpatialVLM, train: RegionExamples, val: RegionExamp
 
 
 def run(args: argparse.Namespace) -> int:
-    model, tokenizer, fresh = with_region_head(args.model, args.widths, args.hidden, args.crop)
+    model, tokenizer, fresh = with_region_head(args.model, args.widths, args.hidden, args.crop, args.new_head)
     crop = model.config.region_crop_size
     teacher = None
     if args.teacher is not None:
@@ -154,10 +166,8 @@ def run(args: argparse.Namespace) -> int:
     summary.update(source_model=str(args.model), teacher=str(args.teacher) if args.teacher else None,
                    new_head=fresh, data=str(args.data), val=str(args.val),
                    max_trained_depth_m=model.config.max_trained_depth_m)
-    save_model(model, tokenizer, args.out)
-    for extra in ("train_summary.json", "training_log.jsonl"):  # the base model's training record travels with it
-        if (args.model / extra).is_file() and args.model.resolve() != args.out.resolve():
-            (args.out / extra).write_text((args.model / extra).read_text())
+    # The base model's records travel with it (its piece and shade heads stay in the weights).
+    save_with_records(model, tokenizer, args.model, args.out)
     (args.out / "region_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     best = summary["best_val"]
     print(f"region head ({summary['parameters']} parameters, {summary['steps']} steps, {summary['minutes']:.1f} min) "
