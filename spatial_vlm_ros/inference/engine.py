@@ -350,7 +350,7 @@ class SpatialVLMEngine:
                 m = masks[i] = own
             unchanged = len(group) == 1 and m is proposals[group[0]].mask
             obj = objects[group[0]] if unchanged else object_points(rgb_small, points_small, m, basis)
-            boxes[i].center_depth_m = float(np.median(obj.points[:, 2])) if len(obj.points) else math.nan
+            boxes[i].center_depth_m = obj.median_depth_m
             kept_objects.append(obj)
         if self.drop_pieces and len(masks) > 1:
             boxes, masks, kept_objects = self._drop_pieces(boxes, masks, kept_objects, views)
