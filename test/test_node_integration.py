@@ -48,8 +48,8 @@ def is_trained(model_dir: Path, min_val_accuracy: float = 0.85, min_detection_ma
     """A checkpoint whose answers can be held to the ground truth end to end: its language path is
     accurate (trainer-reported validation accuracy, measured with ground-truth boxes) AND its detector
     finds the objects (end-to-end detection mAP of the committed student in results/reproduction.json).
-    The committed student of 2026-11-26 passes the first and fails the second (mAP 0.00), so only the
-    structure of the answers is checked until a checkpoint that detects is committed."""
+    A checkpoint that fails either (an early one detected nothing, mAP 0.00) only has the structure of
+    its answers checked."""
     import json
 
     summary = model_dir / "train_summary.json"  # written by spatial_vlm_training.distill.trainer
@@ -220,6 +220,38 @@ def test_lifecycle_deactivate_stops_output_and_activate_resumes(graph, sequence)
     assert ok.success
     assert client.wait_for_subscribers(30, ("color", "camera_info", "depth"))
     process(client, frame)
+
+
+def test_lifecycle_cycles_under_a_streaming_camera_keep_the_node_alive(graph, sequence):
+    """Deactivate destroys the sensor subscriptions from a service thread while frames stream in: the
+    race of rclpy#1284 that once killed the node in CI (spatial_vlm_ros/ros/spin.py)."""
+    import threading
+
+    client, proc, trained, log = graph
+    frame = sequence[0]
+    streaming = threading.Event()
+    streaming.set()
+
+    def stream() -> None:
+        while streaming.is_set():
+            client.publish_frame(frame.rgb, frame.intrinsics, frame.depth)
+            time.sleep(0.02)
+
+    publisher = threading.Thread(target=stream, daemon=True)
+    publisher.start()
+    try:
+        for transition in [Transition.TRANSITION_DEACTIVATE, Transition.TRANSITION_ACTIVATE] * 15:
+            ok = call(client, ChangeState, f"/{NODE}/change_state", ChangeState.Request(
+                transition=Transition(id=transition)))
+            assert ok is not None and ok.success, log.read_text()[-2000:]
+            assert proc.poll() is None, log.read_text()[-2000:]
+            time.sleep(0.1)
+    finally:
+        streaming.clear()
+        publisher.join(5)
+    assert client.wait_for_subscribers(30, ("color", "camera_info", "depth"))
+    process(client, frame)
+    assert proc.poll() is None
 
 
 def test_point_cloud_input_and_colour_only_input(graph, sequence, student, tmp_path):

@@ -22,6 +22,7 @@ from ..msg import DetectionArray, SpatialRelationArray
 from ..srv import QuerySpatialRelation
 from .conversions import depth_to_image, intrinsics_to_camera_info, rgb_to_image, xyz_to_pointcloud2
 from .diagnostics import parse_values
+from .spin import spin_through_destruction_races
 
 OUTPUTS = {"detections": DetectionArray, "relations": SpatialRelationArray, "depth": Image, "markers": MarkerArray,
            "debug_image": Image}
@@ -86,7 +87,7 @@ class GraphClient:
 
     def _spin(self) -> None:
         try:
-            self._executor.spin()
+            spin_through_destruction_races(self._executor, self.node.get_logger())
         except Exception:  # noqa: BLE001 - shutdown races end the spin thread quietly
             pass
 

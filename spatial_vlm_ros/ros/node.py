@@ -42,6 +42,7 @@ from .markers import MarkerTracker
 from .params import PARAMETERS, NodeParams, from_values
 from .query_handler import SceneState, handle_query
 from .scene_messages import relation_to_msg, scene_to_msgs
+from .spin import spin_through_destruction_races
 
 NODE_NAME = "spatial_vlm_node"
 WARN_THROTTLE_S = 5.0
@@ -344,7 +345,7 @@ def main(argv: list[str] | None = None) -> int:
     executor.add_node(node)
     threading.Thread(target=autostart, args=(node,), daemon=True).start()
     try:
-        executor.spin()
+        spin_through_destruction_races(executor, node.get_logger())
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
