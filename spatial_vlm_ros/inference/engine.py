@@ -345,7 +345,8 @@ class SpatialVLMEngine:
         coverage = np.sum(masks, axis=0)  # how many (current) masks cover each pixel
         for i, (m, (group, _, _)) in enumerate(zip(masks, keep, strict=True)):
             own = m & (coverage == 1)
-            if own.sum() >= 4 and own.sum() < m.sum():
+            n_own = np.count_nonzero(own)
+            if n_own >= 4 and n_own < np.count_nonzero(m):
                 coverage -= m & ~own  # pixels it gives up may still be another region's own
                 m = masks[i] = own
             unchanged = len(group) == 1 and m is proposals[group[0]].mask

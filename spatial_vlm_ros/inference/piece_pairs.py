@@ -70,7 +70,7 @@ def pair_table(masks: list[np.ndarray], boxes: list[DecodedBox], objects: list, 
 
 def pair_features(a: Piece, b: Piece, depth_small: np.ndarray) -> np.ndarray:
     """(PIECE_PAIR_DIM,) float32 for two touching pieces, the larger first (order-free for the caller)."""
-    na, nb = int(a.mask.sum()), int(b.mask.sum())
+    na, nb = np.count_nonzero(a.mask), np.count_nonzero(b.mask)
     if na < nb:
         a, b, na, nb = b, a, nb, na
     ca, cb = a.box.category, b.box.category
