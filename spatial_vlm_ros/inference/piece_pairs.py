@@ -19,13 +19,13 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
-from scipy.ndimage import binary_dilation, binary_erosion
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from spatial_vlm_ros.model.configuration_spatial_vlm import PIECE_PAIR_DIM
 
 from .detection_decode import DecodedBox
+from .mask_morphology import dilate, erode
 from .region_selection import chromaticity, touch_zone
 
 __all__ = ["PIECE_PAIR_DIM", "Piece", "pair_features", "pair_table", "piece_groups", "touching_pairs"]
@@ -44,11 +44,11 @@ class Piece:
     @cached_property
     def grown(self) -> np.ndarray:
         """The mask and its 8-neighbours (computed once, read by every pair the piece is in)."""
-        return binary_dilation(self.mask, _EIGHT)
+        return dilate(self.mask, _EIGHT)
 
     @cached_property
     def outline(self) -> np.ndarray:
-        return self.mask & ~binary_erosion(self.mask, _EIGHT)
+        return self.mask & ~erode(self.mask, _EIGHT)
 
 
 def touching_pairs(masks: list[np.ndarray]) -> list[tuple[int, int]]:

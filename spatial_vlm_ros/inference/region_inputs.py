@@ -35,7 +35,7 @@ def region_inputs(rgb_small: np.ndarray, points_small: np.ndarray, masks: list[n
         py, px = max(1, round(CONTEXT * (y1 - y0))), max(1, round(CONTEXT * (x1 - x0)))
         r0, r1, c0, c1 = max(0, y0 - py), min(h, y1 + py), max(0, x0 - px), min(w, x1 + px)
         zc = z[r0:r1, c0:c1]
-        inside = z[mask]
+        inside = zc[mask[r0:r1, c0:c1]]  # the crop holds the whole mask: same depths, same order
         med = float(np.nanmedian(inside)) if np.isfinite(inside).any() else 0.0
         rel = np.clip(np.nan_to_num((zc - med) / RELATIVE_DEPTH_SCALE_M, nan=0.0), -3, 3)
         stack = np.concatenate([rgb_small[r0:r1, c0:c1].astype(np.float32) / 255.0 - 0.5,

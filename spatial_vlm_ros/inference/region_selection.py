@@ -3,8 +3,8 @@ one object was split into (a table top and its legs, a mug body and its handle).
 from __future__ import annotations
 
 import numpy as np
-from scipy.ndimage import binary_dilation
 
+from .mask_morphology import dilate
 from .object_features import ObjectPoints
 from .region_proposals import Proposal, box_iou
 
@@ -49,7 +49,7 @@ def chromaticity(color: np.ndarray) -> np.ndarray:
 
 def touch_zone(mask: np.ndarray) -> np.ndarray:
     """The pixels a mask touches: itself grown by TOUCH_PIXELS."""
-    return binary_dilation(mask, iterations=TOUCH_PIXELS)
+    return dilate(mask, iterations=TOUCH_PIXELS)
 
 
 def touching(a: np.ndarray, b: np.ndarray) -> bool:
