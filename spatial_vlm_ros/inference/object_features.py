@@ -14,7 +14,8 @@ from functools import cached_property
 import cv2
 import numpy as np
 
-from .geometry import DEFAULT_THRESHOLDS, RelationThresholds, backproject, estimate_up, nearest_distances
+from .geometry import (DEFAULT_THRESHOLDS, RelationThresholds, backproject, estimate_up, finite_rows,
+                       nearest_distances)
 from .types import CameraIntrinsics
 
 WORK_SIZE = (320, 240)  # width, height
@@ -98,16 +99,17 @@ def object_points(rgb_small: np.ndarray, points_small: np.ndarray, mask: np.ndar
         rgb_small, points_small, mask = rgb_small[box], points_small[box], mask[box]
     col = color_features(rgb_small[mask])
     pts = points_small[mask]
-    pts = pts[np.isfinite(pts).all(1)]
+    pts = pts[finite_rows(pts)]
     if len(pts) == 0:
         geo = np.zeros(OBJECT_GEOMETRY_DIM, np.float32)
         geo[-1] = 0.0
         return ObjectPoints(pts, np.zeros(0), np.zeros((0, 2)), col, geo, n_pix)
     local = pts @ basis.T
-    med = np.median(local, 0)
-    lo, hi = np.percentile(local, [10, 90], axis=0)
-    bottom, top = np.percentile(local[:, 2], [3, 97])
-    geo = np.array([*med, *(hi - lo), bottom, top, np.median(pts[:, 2]), math.log1p(len(pts)) / 10,
+    axes = np.ascontiguousarray(local.T)  # the same statistics per axis, without strided partitions
+    med = np.median(axes, 1)
+    lo, hi = np.percentile(axes, [10, 90], axis=1)
+    bottom, top = np.percentile(axes[2], [3, 97])
+    geo = np.array([*med, *(hi - lo), bottom, top, np.median(np.ascontiguousarray(pts[:, 2])), math.log1p(len(pts)) / 10,
                     len(pts) / max(n_pix, 1)], np.float32)
     return ObjectPoints(pts.astype(np.float32), local[:, 2], local[:, :2], col, geo, n_pix)
 
