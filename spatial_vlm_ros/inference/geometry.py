@@ -92,15 +92,22 @@ def surface_gap(points_a: np.ndarray, points_b: np.ndarray, max_points: int = 40
     return float(nearest_distances(a, b, 1).min())
 
 
-def nearest_distances(a: np.ndarray, b: np.ndarray, smallest: int) -> np.ndarray:
+def point_tree(points: np.ndarray) -> cKDTree:
+    """A KD-tree of (N, 3) points for nearest-neighbour distances (sliding-midpoint splits: quicker to build
+    than balanced ones, and the distances found are the same)."""
+    return cKDTree(points, balanced_tree=False, compact_nodes=False)
+
+
+def nearest_distances(a: np.ndarray, b: np.ndarray, smallest: int, tree: Optional[cKDTree] = None) -> np.ndarray:
     """(len(a),) distance from each point of a to its nearest point of b, exact for (at least) the
     `smallest` smallest; larger ones may come back as inf, which sorts after all of them.
 
     Callers read only the smallest distances (a gap, a low percentile), so the tree is searched within a
     radius known to hold them: the exact distances of the `smallest` points of a nearest b's bounding
     box bound them from above. The floats are those of a search without a radius; pair gaps took half
-    the time (bench/README.md)."""
-    tree = cKDTree(b, balanced_tree=False, compact_nodes=False)  # quicker to build; same distances
+    the time (bench/README.md). `tree`: b's, when the caller keeps one."""
+    if tree is None:
+        tree = point_tree(b)
     if smallest >= len(a):
         return tree.query(a, k=1)[0]
     lo, hi = b.min(0), b.max(0)

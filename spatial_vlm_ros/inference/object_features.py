@@ -13,9 +13,10 @@ from functools import cached_property
 
 import cv2
 import numpy as np
+from scipy.spatial import cKDTree
 
 from .geometry import (DEFAULT_THRESHOLDS, RelationThresholds, backproject, estimate_up, finite_rows,
-                       nearest_distances)
+                       nearest_distances, point_tree)
 from .types import CameraIntrinsics
 
 WORK_SIZE = (320, 240)  # width, height
@@ -46,6 +47,11 @@ class ObjectPoints:
     def bounds(self) -> np.ndarray:
         """(2, 3) per-axis minimum and maximum of the points (read by every pair of this object)."""
         return np.stack([self.points.min(0), self.points.max(0)])
+
+    @cached_property
+    def tree(self) -> cKDTree:
+        """KD-tree of all the points, for the pairs that search them whole (built once per object)."""
+        return point_tree(self.points)
 
     @cached_property
     def footprint_centre(self) -> np.ndarray:
@@ -135,7 +141,7 @@ def pair_gap(a: ObjectPoints, b: ObjectPoints, rng: np.random.Generator) -> tupl
     if len(pa) > MAX_GAP_POINTS:
         pa = pa[rng.choice(len(pa), MAX_GAP_POINTS, replace=False)]
     # np.percentile(d, 1) reads sorted d at floor((n - 1) / 100) and the next one
-    d = nearest_distances(pa, near, int((len(pa) - 1) * 0.01) + 2)
+    d = nearest_distances(pa, near, int((len(pa) - 1) * 0.01) + 2, b.tree if near is pb else None)
     return float(d.min()), float(np.percentile(d, 1))
 
 
