@@ -15,8 +15,15 @@ import cv2
 import numpy as np
 from scipy.spatial import cKDTree
 
-from .geometry import (DEFAULT_THRESHOLDS, RelationThresholds, backproject, estimate_up, finite_rows,
-                       nearest_distances, point_tree)
+from .geometry import (
+    DEFAULT_THRESHOLDS,
+    RelationThresholds,
+    backproject,
+    estimate_up,
+    finite_rows,
+    nearest_distances,
+    point_tree,
+)
 from .types import CameraIntrinsics
 
 WORK_SIZE = (320, 240)  # width, height
