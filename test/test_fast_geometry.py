@@ -73,3 +73,22 @@ def test_object_statistics_equal_the_plain_formulas():
                          math.log1p(len(pts)) / 10, len(pts) / n], np.float32)
         assert np.array_equal(obj.geometry, want)
         assert np.array_equal(obj.points, pts) and obj.n_pixels == n
+
+
+def test_label_compaction_and_component_sizes_equal_np_unique():
+    from spatial_vlm_ros.inference.class_agnostic import compact_labels
+    from spatial_vlm_ros.inference.region_proposals import _component_masks
+
+    rng = np.random.default_rng(2)
+    for n_ids in (0, 1, 5, 300):
+        comp = rng.integers(-1, n_ids, (24, 32)) if n_ids else np.full((24, 32), -1)
+        comp[rng.random(comp.shape) < 0.3] = -1
+        ids, compact = compact_labels(comp)
+        want_ids, inverse = np.unique(comp[comp >= 0], return_inverse=True)
+        assert np.array_equal(ids, want_ids) and np.array_equal(compact[comp >= 0], inverse)
+        assert np.all(compact[comp < 0] == -1)
+        want, counts = np.unique(comp[comp >= 0], return_counts=True)
+        keep = want[(counts >= 3) & (counts <= 0.6 * comp.size)]
+        masks = _component_masks(comp, 3, 0.6)
+        assert len(masks) == len(keep)
+        assert all(np.array_equal(m, comp == i) for m, i in zip(masks, keep, strict=True))

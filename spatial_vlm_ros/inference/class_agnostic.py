@@ -70,13 +70,22 @@ def segment_surfaces(depth: np.ndarray, intrinsics: CameraIntrinsics, up: Option
             edges.append(((dy, dx), np.abs(a - b) <= allowed))
     comp = grid_components(np.isfinite(z), edges)
     # Compact the component ids and bring them back to full resolution.
-    valid_ids, compact = np.unique(comp[comp >= 0], return_inverse=True)
-    small = np.full(comp.shape, -1, dtype=np.int32)
-    small[comp >= 0] = compact
+    valid_ids, small = compact_labels(comp)
     full = np.repeat(np.repeat(small, s, axis=0), s, axis=1)[:h, :w]
     full[~free] = -1
     sizes = np.bincount(full[full >= 0], minlength=len(valid_ids))
     return Segmentation(full, sizes, planes, up)
+
+
+def compact_labels(comp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Component ids (-1 = none) -> (the ids present, ascending; comp renumbered 0..n-1 in that order as
+    int32, -1 kept). What np.unique(..., return_inverse=True) gives, without its sort: ids are small ints."""
+    ids = comp[comp >= 0]
+    present = np.zeros(int(ids.max()) + 1 if ids.size else 0, bool)
+    present[ids] = True
+    out = np.full(comp.shape, -1, dtype=np.int32)
+    out[comp >= 0] = (np.cumsum(present) - 1)[ids]
+    return np.flatnonzero(present), out
 
 
 def neighbour_pairs(image: np.ndarray, dy: int, dx: int) -> tuple[np.ndarray, np.ndarray]:

@@ -161,7 +161,9 @@ def _depth_edges(depth: np.ndarray, fx: float, cfg: ProposalConfig) -> list[tupl
 
 
 def _component_masks(comp: np.ndarray, min_pixels: int, max_fraction: float) -> list[np.ndarray]:
-    ids, counts = np.unique(comp[comp >= 0], return_counts=True)
+    counts = np.bincount(comp[comp >= 0])  # = np.unique(..., return_counts=True) without its sort
+    ids = np.flatnonzero(counts)
+    counts = counts[ids]
     keep = ids[(counts >= min_pixels) & (counts <= max_fraction * comp.size)]
     return [comp == i for i in keep]
 
