@@ -17,7 +17,7 @@ import time
 
 from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 
-# One import for Humble, Jazzy and Kilted (rclpy.exceptions.InvalidHandle exists only from Iron on).
+# The extension module's own class: the same name on Humble, Jazzy and Kilted, whichever module re-exports it.
 InvalidHandle = _rclpy.InvalidHandle
 
 MAX_RACES_PER_S = 50
