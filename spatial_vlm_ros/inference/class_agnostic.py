@@ -80,11 +80,12 @@ def segment_surfaces(depth: np.ndarray, intrinsics: CameraIntrinsics, up: Option
 def compact_labels(comp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Component ids (-1 = none) -> (the ids present, ascending; comp renumbered 0..n-1 in that order as
     int32, -1 kept). What np.unique(..., return_inverse=True) gives, without its sort: ids are small ints."""
-    ids = comp[comp >= 0]
+    labelled = comp >= 0
+    ids = comp[labelled]
     present = np.zeros(int(ids.max()) + 1 if ids.size else 0, bool)
     present[ids] = True
     out = np.full(comp.shape, -1, dtype=np.int32)
-    out[comp >= 0] = (np.cumsum(present) - 1)[ids]
+    out[labelled] = (np.cumsum(present) - 1)[ids]
     return np.flatnonzero(present), out
 
 

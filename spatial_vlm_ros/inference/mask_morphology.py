@@ -12,7 +12,9 @@ import numpy as np
 from scipy.ndimage import binary_dilation, binary_erosion
 
 
-def _reach_box(mask: np.ndarray, reach: int) -> tuple[slice, slice] | None:
+def box_slices(mask: np.ndarray, reach: int = 0) -> tuple[slice, slice] | None:
+    """(rows, cols) slices of a mask's bounding box grown by `reach` pixels (clipped to the image); None
+    for an empty mask."""
     rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
     if not len(rows):
         return None
@@ -24,7 +26,7 @@ def _reach_box(mask: np.ndarray, reach: int) -> tuple[slice, slice] | None:
 def dilate(mask: np.ndarray, structure: np.ndarray | None = None, iterations: int = 1) -> np.ndarray:
     """= scipy.ndimage.binary_dilation(mask, structure, iterations) for a 3x3 structure."""
     out = np.zeros(mask.shape, bool)
-    box = _reach_box(mask, iterations)
+    box = box_slices(mask, iterations)
     if box is not None:
         out[box] = binary_dilation(mask[box], structure, iterations=iterations)
     return out
@@ -33,7 +35,7 @@ def dilate(mask: np.ndarray, structure: np.ndarray | None = None, iterations: in
 def erode(mask: np.ndarray, structure: np.ndarray | None = None) -> np.ndarray:
     """= scipy.ndimage.binary_erosion(mask, structure) for a 3x3 structure."""
     out = np.zeros(mask.shape, bool)
-    box = _reach_box(mask, 1)
+    box = box_slices(mask, 1)
     if box is not None:
         out[box] = binary_erosion(mask[box], structure)
     return out

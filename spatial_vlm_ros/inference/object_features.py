@@ -24,6 +24,7 @@ from .geometry import (
     nearest_distances,
     point_tree,
 )
+from .mask_morphology import box_slices
 from .types import CameraIntrinsics
 
 WORK_SIZE = (320, 240)  # width, height
@@ -106,9 +107,8 @@ def color_features(pixels: np.ndarray) -> np.ndarray:
 def object_points(rgb_small: np.ndarray, points_small: np.ndarray, mask: np.ndarray, basis: np.ndarray) -> ObjectPoints:
     """rgb_small (h, w, 3), points_small (h, w, 3) with NaN holes, mask (h, w) bool."""
     n_pix = np.count_nonzero(mask)
-    rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
-    if n_pix:  # the mask's bounding box holds the same pixels in the same order, and most masks are small
-        box = slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
+    box = box_slices(mask)
+    if box is not None:  # the mask's bounding box holds the same pixels in the same order, and most masks are small
         rgb_small, points_small, mask = rgb_small[box], points_small[box], mask[box]
     col = color_features(rgb_small[mask])
     pts = points_small[mask]
@@ -148,6 +148,7 @@ def pair_gap(a: ObjectPoints, b: ObjectPoints, rng: np.random.Generator) -> tupl
     if len(pa) > MAX_GAP_POINTS:
         pa = pa[rng.choice(len(pa), MAX_GAP_POINTS, replace=False)]
     # np.percentile(d, 1) reads sorted d at floor((n - 1) / 100) and the next one
+    # b's own tree serves when all of b's points are searched (nothing filtered out, nothing subsampled)
     d = nearest_distances(pa, near, int((len(pa) - 1) * 0.01) + 2, b.tree if near is pb else None)
     return float(d.min()), float(np.percentile(d, 1))
 
