@@ -174,7 +174,7 @@ def differences(expected, actual, path: str = "", tol: float = 1e-5, limit: int 
         elif isinstance(e, list) and isinstance(a, list):
             if len(e) != len(a):
                 out.append(f"{p}: {len(e)} items -> {len(a)}")
-            for i, (x, y) in enumerate(zip(e, a)):
+            for i, (x, y) in enumerate(zip(e, a, strict=False)):
                 walk(x, y, f"{p}[{i}]")
         elif isinstance(e, float) and isinstance(a, float):
             if abs(e - a) > tol:
